@@ -53,7 +53,8 @@ namespace flowgate {
   X(udp_bad_checksum, "UDP checksum mismatch")                                                \
   X(udp_no_socket, "No socket bound to the destination port (port unreachable sent)")         \
   X(udp_receive_buffer_full, "Socket receive buffer full")                                    \
-  X(tcp_unhandled, "TCP segment while no TCP layer is attached")
+  X(tcp_unhandled, "TCP segment while no TCP layer is attached")                             \
+  X(link_transmit_full, "Outgoing frame lost: the link had no room")
 
 // X(name, help)
 #define FLOWGATE_EVENT_COUNTERS(X)                                                        \

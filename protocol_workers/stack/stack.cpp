@@ -1,0 +1,107 @@
+#include "stack/stack.hpp"
+
+#include "wire/ethernet.hpp"
+
+namespace flowgate {
+
+using wire::EtherType;
+
+Stack::Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* counters)
+    : config_(std::move(config)),
+      clock_(clock),
+      link_(link),
+      counters_(counters != nullptr ? counters : &own_counters_),
+      arp_(config_, *counters_, *this),
+      ipv4_(config_, *counters_, arp_),
+      icmp_(config_, *counters_, ipv4_),
+      udp_(config_, *counters_, ipv4_, icmp_) {
+  ipv4_.set_icmp(&icmp_);
+  ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::icmp), &icmp_);
+  ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::udp), &udp_);
+}
+
+void Stack::start() { arp_.start(clock_.now()); }
+
+void Stack::receive(wire::Bytes frame) {
+  const Instant now = clock_.now();
+  counters_->count(Event::frames_received);
+  counters_->count(Event::bytes_received, frame.size());
+  auto eth = wire::EthernetReader::check(frame);
+  if (!eth) {
+    counters_->drop(DropReason::eth_truncated);
+    return;
+  }
+  const wire::MacAddress dst = eth->dst();
+  // We join no multicast groups: only our MAC and broadcast are ours.
+  if (dst != config_.mac && !dst.is_broadcast()) {
+    counters_->drop(DropReason::eth_not_for_us);
+    return;
+  }
+  const auto tci = eth->vlan_tci();
+  const std::optional<uint16_t> vid =
+      tci ? std::optional<uint16_t>(static_cast<uint16_t>(*tci & 0x0fff)) : std::nullopt;
+  if (vid != config_.vlan_id) {
+    counters_->drop(DropReason::eth_vlan_mismatch);
+    return;
+  }
+  switch (static_cast<EtherType>(eth->ethertype())) {
+    case EtherType::arp:
+      arp_.on_packet(eth->payload(), now);
+      return;
+    case EtherType::ipv4:
+      ipv4_.on_packet(eth->payload(), dst.is_broadcast(), now);
+      return;
+    default:
+      counters_->drop(DropReason::eth_unknown_ethertype);
+      return;
+  }
+}
+
+void Stack::transmit(wire::MacAddress dst, EtherType type, PacketBuffer& packet) {
+  wire::EthernetRepr eth{dst, config_.mac, std::nullopt, static_cast<uint16_t>(type)};
+  if (config_.vlan_id) eth.vlan_tci = *config_.vlan_id;
+  eth.emit(packet.prepend(eth.buffer_len()));
+  if (!link_.transmit(packet.data())) {
+    counters_->drop(DropReason::link_transmit_full);
+    return;
+  }
+  counters_->count(Event::frames_sent);
+  counters_->count(Event::bytes_sent, packet.size());
+}
+
+void Stack::poll() {
+  const Instant now = clock_.now();
+  arp_.poll(now);
+  ipv4_.poll(now);
+}
+
+std::optional<Instant> Stack::next_deadline() const {
+  auto a = arp_.next_deadline();
+  auto b = ipv4_.next_deadline();
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+int Stack::allocate_fd(SocketKind kind, int id) {
+  for (size_t i = 0; i < fds_.size(); ++i) {
+    if (fds_[i].kind == SocketKind::none) {
+      fds_[i] = {kind, id};
+      return static_cast<int>(i);
+    }
+  }
+  fds_.push_back({kind, id});
+  return static_cast<int>(fds_.size() - 1);
+}
+
+SocketSlot* Stack::slot(int fd) {
+  if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) return nullptr;
+  SocketSlot* s = &fds_[static_cast<size_t>(fd)];
+  return s->kind == SocketKind::none ? nullptr : s;
+}
+
+void Stack::release_fd(int fd) {
+  if (SocketSlot* s = slot(fd)) *s = {};
+}
+
+}  // namespace flowgate

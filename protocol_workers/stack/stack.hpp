@@ -1,0 +1,77 @@
+// One worker's protocol stack: Ethernet, ARP, IPv4 (+reassembly), ICMP, UDP (TCP joins it).
+// No globals and no clock reads of its own: the Clock and the Link are injected, so a test
+// drives it with a ManualClock and an in-memory link, and the worker process with the
+// monotonic clock and its shared-memory rings.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "stack/arp.hpp"
+#include "stack/clock.hpp"
+#include "stack/config.hpp"
+#include "stack/counters.hpp"
+#include "stack/ethernet_output.hpp"
+#include "stack/icmp.hpp"
+#include "stack/ipv4.hpp"
+#include "stack/link.hpp"
+#include "stack/udp.hpp"
+
+namespace flowgate {
+
+enum class SocketKind : uint8_t { none, udp };
+
+struct SocketSlot {
+  SocketKind kind = SocketKind::none;
+  int id = 0;  // the protocol's own socket id
+};
+
+class Stack final : private EthernetOutput {
+ public:
+  // `counters` lets the worker place the counter block in shared memory; by default the
+  // stack keeps its own.
+  Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* counters = nullptr);
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // Announces our address (gratuitous ARP) and installs static neighbours.
+  void start();
+  // One received Ethernet frame (no FCS). Ownership: borrowed for the call; nothing keeps a
+  // reference to it afterwards (reassembly and queues copy what they keep).
+  void receive(wire::Bytes frame);
+  // Runs every timer that is due (ARP retransmission and expiry, reassembly timeout).
+  void poll();
+  // When poll() next has something to do; nullopt when no timer is armed.
+  std::optional<Instant> next_deadline() const;
+
+  const StackConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  StackCounters& counters() { return *counters_; }
+  const StackCounters& counters() const { return *counters_; }
+  Arp& arp() { return arp_; }
+  Ipv4& ipv4() { return ipv4_; }
+  Icmp& icmp() { return icmp_; }
+  Udp& udp() { return udp_; }
+
+  // The descriptor table behind the fg_* socket calls (socket_api.hpp).
+  int allocate_fd(SocketKind kind, int id);
+  SocketSlot* slot(int fd);
+  void release_fd(int fd);
+
+ private:
+  void transmit(wire::MacAddress dst, wire::EtherType type, PacketBuffer& packet) override;
+
+  StackConfig config_;
+  const Clock& clock_;
+  Link& link_;
+  StackCounters own_counters_;
+  StackCounters* counters_;
+  Arp arp_;
+  Ipv4 ipv4_;
+  Icmp icmp_;
+  Udp udp_;
+  std::vector<SocketSlot> fds_;
+};
+
+}  // namespace flowgate

@@ -1,0 +1,75 @@
+// UDP (RFC 768) and its sockets. Internally every call returns a result or a negative errno;
+// the POSIX-like functions in socket_api.hpp turn that into -1 and errno.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/config.hpp"
+#include "stack/counters.hpp"
+#include "stack/icmp.hpp"
+#include "stack/ipv4.hpp"
+#include "stack/packet_buffer.hpp"
+#include "stack/transport.hpp"
+
+namespace flowgate {
+
+struct UdpDatagram {
+  wire::Ipv4Address src;
+  uint16_t src_port = 0;
+  std::vector<std::byte> data;
+};
+
+struct UdpSocket {
+  bool bound = false;
+  wire::Ipv4Address local_address;  // any (0) or ours
+  uint16_t local_port = 0;
+  std::deque<UdpDatagram> receive_queue;
+  size_t queued_bytes = 0;
+  size_t receive_buffer = 0;  // SO_RCVBUF: payload bytes that may wait in receive_queue
+  int pending_error = 0;      // SO_ERROR: from an ICMP error about a datagram we sent
+};
+
+struct UdpEndpoint {
+  wire::Ipv4Address address;
+  uint16_t port = 0;
+};
+
+class Udp final : public TransportProtocol {
+ public:
+  // RFC 768 length field limit minus the IPv4 and UDP headers.
+  static constexpr size_t kMaxPayload = 65535 - 20 - 8;
+
+  Udp(const StackConfig& config, StackCounters& counters, Ipv4& ipv4, Icmp& icmp);
+
+  void on_datagram(const InboundDatagram& datagram, Instant now) override;
+  void on_icmp_error(const IcmpErrorReport& report, Instant now) override;
+
+  int open();  // a new unbound socket's id
+  int bind(int id, UdpEndpoint local);
+  // Returns bytes sent or -errno.
+  long send_to(int id, wire::Bytes data, UdpEndpoint to, Instant now);
+  // Copies the oldest datagram into `out` (truncating, the rest is discarded as POSIX says);
+  // returns its full length, or -EAGAIN. `peek` leaves it queued.
+  long receive_from(int id, wire::MutableBytes out, UdpEndpoint* from, bool peek);
+  int close(int id);
+  UdpSocket* socket(int id);
+
+ private:
+  int bind_ephemeral(int id, UdpSocket& s);
+
+  const StackConfig& config_;
+  StackCounters& counters_;
+  Ipv4& ipv4_;
+  Icmp& icmp_;
+  std::unordered_map<int, std::unique_ptr<UdpSocket>> sockets_;
+  std::unordered_map<uint16_t, int> by_port_;
+  int next_id_ = 1;
+  uint16_t next_ephemeral_;
+  PacketBuffer scratch_;
+};
+
+}  // namespace flowgate
