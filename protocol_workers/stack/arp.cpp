@@ -72,6 +72,13 @@ void Arp::on_packet(wire::Bytes payload, Instant now) {
     return;
   }
 
+  // Gratuitous ARP (sender IP == target IP, RFC 5227 announcements): a neighbour telling
+  // everyone its MAC. Accepting it is exactly what an ARP spoofer relies on, so we don't.
+  if (arp.sender_ip == arp.target_ip) {
+    counters_.drop(DropReason::arp_gratuitous);
+    return;
+  }
+
   bool learned = false;
   if (arp.target_ip == ours && !probe) {
     auto it = table_.find(arp.sender_ip.value);
@@ -259,8 +266,8 @@ std::optional<Instant> Arp::next_deadline() const {
 
 void Arp::send_request(Ipv4Address target, std::optional<MacAddress> unicast_to) {
   transmit_arp(unicast_to.value_or(MacAddress::broadcast()),
-               static_cast<uint16_t>(ArpOperation::request), unicast_to.value_or(MacAddress::zero()),
-               target);
+               static_cast<uint16_t>(ArpOperation::request),
+               unicast_to.value_or(MacAddress::zero()), target);
   counters_.count(Event::arp_requests_sent);
 }
 
@@ -269,8 +276,8 @@ void Arp::send_reply(const MacAddress& to_mac, Ipv4Address to_ip) {
   counters_.count(Event::arp_replies_sent);
 }
 
-void Arp::transmit_arp(const MacAddress& eth_dst, uint16_t operation,
-                       const MacAddress& target_mac, Ipv4Address target_ip) {
+void Arp::transmit_arp(const MacAddress& eth_dst, uint16_t operation, const MacAddress& target_mac,
+                       Ipv4Address target_ip) {
   const ArpRepr repr{operation, config_.mac, config_.address.address, target_mac, target_ip};
   scratch_.reset();
   repr.emit(scratch_.append(ArpRepr::buffer_len()));

@@ -33,9 +33,9 @@ enum class NeighbourState : uint8_t {
 struct NeighbourEntry {
   NeighbourState state = NeighbourState::incomplete;
   wire::MacAddress mac;
-  Instant expires{};            // reachable/refreshing: when the MAC stops being used
-  Instant next_request{};       // incomplete/refreshing: when to (re)send a request
-  uint32_t requests_sent = 0;   // for the current resolution or refresh
+  Instant expires{};                         // reachable/refreshing: when the MAC stops being used
+  Instant next_request{};                    // incomplete/refreshing: when to (re)send a request
+  uint32_t requests_sent = 0;                // for the current resolution or refresh
   std::deque<std::vector<std::byte>> queue;  // whole IPv4 datagrams waiting for the MAC
   size_t queued_bytes = 0;
 };
@@ -68,8 +68,7 @@ class Arp {
   void send_reply(const wire::MacAddress& to_mac, wire::Ipv4Address to_ip);
   void transmit_arp(const wire::MacAddress& eth_dst, uint16_t operation,
                     const wire::MacAddress& target_mac, wire::Ipv4Address target_ip);
-  void learn(wire::Ipv4Address ip, NeighbourEntry& entry, const wire::MacAddress& mac,
-             Instant now);
+  void learn(wire::Ipv4Address ip, NeighbourEntry& entry, const wire::MacAddress& mac, Instant now);
   void fail(wire::Ipv4Address ip, NeighbourEntry& entry);
   NeighbourEntry* make_room_and_insert(wire::Ipv4Address ip);
   void enqueue(NeighbourEntry& entry, const PacketBuffer& packet);

@@ -28,9 +28,17 @@ static_assert(std::size(kEventNames) == kEventCount);
 
 }  // namespace
 
-std::string_view name(DropReason r) { return kDropNames[static_cast<size_t>(r)]; }
-std::string_view help(DropReason r) { return kDropHelp[static_cast<size_t>(r)]; }
-std::string_view name(Event e) { return kEventNames[static_cast<size_t>(e)]; }
-std::string_view help(Event e) { return kEventHelp[static_cast<size_t>(e)]; }
+std::string_view name(DropReason r) {
+  return kDropNames[static_cast<size_t>(r)];
+}
+std::string_view help(DropReason r) {
+  return kDropHelp[static_cast<size_t>(r)];
+}
+std::string_view name(Event e) {
+  return kEventNames[static_cast<size_t>(e)];
+}
+std::string_view help(Event e) {
+  return kEventHelp[static_cast<size_t>(e)];
+}
 
 }  // namespace flowgate

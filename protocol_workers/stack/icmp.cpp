@@ -122,8 +122,8 @@ void Icmp::on_error_message(const InboundDatagram&, uint8_t type, uint8_t code, 
     return;
   }
   counters_.count(Event::icmp_errors_received);
-  IcmpErrorReport report{type, code, rest, q->src, q->dst, q->protocol,
-                         quoted.subspan(q->header_len)};
+  IcmpErrorReport report{
+      type, code, rest, q->src, q->dst, q->protocol, quoted.subspan(q->header_len)};
   transport->on_icmp_error(report, now);
 }
 

@@ -26,10 +26,18 @@ void Ipv4::on_packet(wire::Bytes payload, bool link_broadcast, Instant now) {
   auto view = Ipv4Reader::check(payload);
   if (!view) {
     switch (view.error()) {
-      case WireError::bad_version: counters_.drop(DropReason::ipv4_bad_version); break;
-      case WireError::bad_header_length: counters_.drop(DropReason::ipv4_bad_header_length); break;
-      case WireError::bad_total_length: counters_.drop(DropReason::ipv4_bad_total_length); break;
-      default: counters_.drop(DropReason::ipv4_truncated); break;
+      case WireError::bad_version:
+        counters_.drop(DropReason::ipv4_bad_version);
+        break;
+      case WireError::bad_header_length:
+        counters_.drop(DropReason::ipv4_bad_header_length);
+        break;
+      case WireError::bad_total_length:
+        counters_.drop(DropReason::ipv4_bad_total_length);
+        break;
+      default:
+        counters_.drop(DropReason::ipv4_truncated);
+        break;
     }
     return;
   }
@@ -46,14 +54,16 @@ void Ipv4::on_packet(wire::Bytes payload, bool link_broadcast, Instant now) {
   // RFC 1122 3.2.1.3: a host MUST silently discard a datagram whose source is not a valid
   // unicast address (broadcast, multicast, 0.0.0.0, 127/8); ours is a spoof or a loop.
   const Ipv4Address src = repr->src;
-  if (src.is_unspecified() || src.is_multicast() || src.is_loopback() ||
-      is_our_broadcast(src) || src == ours) {
+  if (src.is_unspecified() || src.is_multicast() || src.is_loopback() || is_our_broadcast(src) ||
+      src == ours) {
     counters_.drop(DropReason::ipv4_bad_source);
     return;
   }
   // RFC 1122 3.2.1.7: "A host MUST NOT discard a datagram just because it was received with
   // TTL less than 2" — a host does not forward, so TTL is not checked here.
   if (view->is_fragment()) {
+    // Expire first: a fragment must not revive or complete a datagram whose time is up.
+    if (auto deadline = reassembler_.next_deadline(); deadline && *deadline <= now) poll(now);
     auto whole = reassembler_.add(*view, now);
     if (!whole) return;
     // The reassembler writes a valid header; checking again keeps one path for both cases.
@@ -67,8 +77,7 @@ void Ipv4::on_packet(wire::Bytes payload, bool link_broadcast, Instant now) {
   deliver(*view, *repr, link_broadcast, now);
 }
 
-void Ipv4::deliver(const Ipv4Reader& ip, const Ipv4Repr& repr, bool link_broadcast,
-                   Instant now) {
+void Ipv4::deliver(const Ipv4Reader& ip, const Ipv4Repr& repr, bool link_broadcast, Instant now) {
   TransportProtocol* handler = transports_[repr.protocol];
   if (handler == nullptr) {
     if (repr.protocol == static_cast<uint8_t>(wire::IpProtocol::tcp)) {

@@ -16,16 +16,24 @@
 //   filter evasions work.
 // - Consistency: a last fragment (MF=0) fixes the datagram's end; a second one that
 //   disagrees, or data beyond it, discards the datagram (reasm_inconsistent_length). A
-//   fragment with MF=1 whose length is not a multiple of 8, or that ends beyond 65535 bytes
-//   of payload, is dropped alone (reasm_bad_fragment).
+//   last fragment whose bytes were all received but which first fixes the end is not a
+//   duplicate: the end is news (RFC 815 would leave its "infinity" hole open for ever). A
+//   fragment with MF=1 whose length is not a multiple of 8 or is zero, or any fragment that
+//   ends beyond 65515 bytes of payload (65535 less the 20-byte header the whole datagram
+//   gets), is dropped alone (reasm_bad_fragment).
+// - Counting: every fragment offered counts ipv4_fragments_received. A fragment dropped alone
+//   counts one drop. A discarded datagram counts one drop, whatever number of fragments it
+//   held, and the fragment that caused the discard (overlap, inconsistency) is that one; a
+//   datagram evicted to make room for another's fragment counts one reasm_memory_limit (the
+//   fragment that made room is not dropped). A completed datagram counts reasm_completed.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <optional>
-#include <vector>
 
 #include "stack/clock.hpp"
 #include "stack/counters.hpp"
@@ -42,6 +50,9 @@ struct ReassemblyConfig {
 class Reassembler {
  public:
   Reassembler(const ReassemblyConfig& config, StackCounters& counters);
+  ~Reassembler();
+  Reassembler(const Reassembler&) = delete;
+  Reassembler& operator=(const Reassembler&) = delete;
 
   // Offers one fragment: `fragment` is a checked IPv4 view (header checksum already verified)
   // with MF set or a non-zero offset. Returns the whole datagram once this fragment completes
@@ -60,13 +71,22 @@ class Reassembler {
   size_t memory_used() const;
 
  private:
-  // Implementation-defined (see reassembly.cpp).
-  struct Datagram;
+  struct Datagram;  // one datagram being reassembled (see reassembly.cpp)
+  using DatagramIter = std::list<Datagram>::iterator;
+
+  std::optional<wire::Bytes> start(const wire::Ipv4Reader& fragment, Instant now);
+  std::optional<wire::Bytes> insert(DatagramIter it, const wire::Ipv4Reader& fragment);
+  bool reserve(Datagram& d, uint32_t payload_end, std::optional<uint32_t> total_len);
+  void make_room(size_t extra, const Datagram* keep);
+  DatagramIter discard(DatagramIter it, DropReason reason);
+  wire::Bytes complete(DatagramIter it);
+
   ReassemblyConfig config_;
   StackCounters& counters_;
   std::list<Datagram> datagrams_;  // oldest first
-  size_t memory_used_ = 0;
-  std::vector<std::byte> completed_;  // backing store for the span add() returns
+  size_t memory_used_ = 0;         // sum of Datagram::capacity
+  // The last completed datagram, which add() returned a span of; not counted in memory_used_.
+  std::unique_ptr<std::byte[]> completed_;
 };
 
 }  // namespace flowgate

@@ -70,8 +70,8 @@ ssize_t fg_sendto(Stack& stack, int fd, const void* buf, size_t len, int flags,
   if (buf == nullptr && len != 0) return fail(EFAULT);
   UdpEndpoint to;
   if (int rc = read_sockaddr(dest_addr, addrlen, to); rc < 0) return fail(-rc);
-  const long rc = stack.udp().send_to(
-      id, wire::Bytes(static_cast<const std::byte*>(buf), len), to, stack.clock().now());
+  const long rc = stack.udp().send_to(id, wire::Bytes(static_cast<const std::byte*>(buf), len), to,
+                                      stack.clock().now());
   if (rc < 0) return fail(static_cast<int>(-rc));
   return rc;
 }
@@ -83,8 +83,8 @@ ssize_t fg_recvfrom(Stack& stack, int fd, void* buf, size_t len, int flags, sock
   if ((flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC)) != 0) return fail(EOPNOTSUPP);
   if (buf == nullptr && len != 0) return fail(EFAULT);
   UdpEndpoint from;
-  const long full = stack.udp().receive_from(id, wire::MutableBytes(static_cast<std::byte*>(buf), len),
-                                             &from, (flags & MSG_PEEK) != 0);
+  const long full = stack.udp().receive_from(
+      id, wire::MutableBytes(static_cast<std::byte*>(buf), len), &from, (flags & MSG_PEEK) != 0);
   if (full < 0) return fail(static_cast<int>(-full));
   write_sockaddr(from, src_addr, addrlen);
   if ((flags & MSG_TRUNC) != 0) return full;

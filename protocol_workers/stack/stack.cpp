@@ -20,7 +20,9 @@ Stack::Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* 
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::udp), &udp_);
 }
 
-void Stack::start() { arp_.start(clock_.now()); }
+void Stack::start() {
+  arp_.start(clock_.now());
+}
 
 void Stack::receive(wire::Bytes frame) {
   const Instant now = clock_.now();

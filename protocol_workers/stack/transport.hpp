@@ -13,7 +13,7 @@ namespace flowgate {
 // A whole datagram addressed to us: header checksum verified, reassembled if it came in
 // fragments, Ethernet padding trimmed. Borrowed for the duration of the call.
 struct InboundDatagram {
-  wire::Ipv4Reader ip;   // header + payload
+  wire::Ipv4Reader ip;  // header + payload
   wire::Ipv4Repr repr;
   bool to_broadcast = false;    // IP destination was a broadcast address
   bool link_broadcast = false;  // arrived in a broadcast or multicast Ethernet frame
@@ -24,7 +24,7 @@ struct InboundDatagram {
 struct IcmpErrorReport {
   uint8_t type = 0;
   uint8_t code = 0;
-  uint32_t rest_of_header = 0;  // next-hop MTU for fragmentation needed, pointer for 12
+  uint32_t rest_of_header = 0;   // next-hop MTU for fragmentation needed, pointer for 12
   wire::Ipv4Address quoted_src;  // our address
   wire::Ipv4Address quoted_dst;  // the peer we sent to
   uint8_t quoted_protocol = 0;
@@ -39,9 +39,9 @@ class TransportProtocol {
 };
 
 enum class SendStatus : uint8_t {
-  ok,         // sent, or queued for ARP resolution (a later drop is counted, as on Linux)
-  no_route,   // off-link destination and no gateway: ENETUNREACH
-  too_big,    // larger than the MTU with DF set, or than 65535 bytes: EMSGSIZE
+  ok,        // sent, or queued for ARP resolution (a later drop is counted, as on Linux)
+  no_route,  // off-link destination and no gateway: ENETUNREACH
+  too_big,   // larger than the MTU with DF set, or than 65535 bytes: EMSGSIZE
 };
 
 }  // namespace flowgate

@@ -65,11 +65,21 @@ void Udp::on_icmp_error(const IcmpErrorReport& report, Instant) {
   int err = EHOSTUNREACH;
   if (report.type == static_cast<uint8_t>(wire::IcmpType::destination_unreachable)) {
     switch (static_cast<wire::IcmpUnreachableCode>(report.code)) {
-      case wire::IcmpUnreachableCode::port: err = ECONNREFUSED; break;
-      case wire::IcmpUnreachableCode::net: err = ENETUNREACH; break;
-      case wire::IcmpUnreachableCode::protocol: err = ENOPROTOOPT; break;
-      case wire::IcmpUnreachableCode::fragmentation_needed: err = EMSGSIZE; break;
-      default: err = EHOSTUNREACH; break;
+      case wire::IcmpUnreachableCode::port:
+        err = ECONNREFUSED;
+        break;
+      case wire::IcmpUnreachableCode::net:
+        err = ENETUNREACH;
+        break;
+      case wire::IcmpUnreachableCode::protocol:
+        err = ENOPROTOOPT;
+        break;
+      case wire::IcmpUnreachableCode::fragmentation_needed:
+        err = EMSGSIZE;
+        break;
+      default:
+        err = EHOSTUNREACH;
+        break;
     }
   }
   sockets_.at(it->second)->pending_error = err;
@@ -94,9 +104,15 @@ int Udp::bind(int id, UdpEndpoint local) {
   if (s->bound) return -EINVAL;
   if (!local.address.is_unspecified() && local.address != config_.address.address)
     return -EADDRNOTAVAIL;
-  s->local_address = local.address;
-  if (local.port == 0) return bind_ephemeral(id, *s);
+  // POSIX: a failed bind() leaves the socket as it was, so nothing is stored before the port
+  // is known to be free.
+  if (local.port == 0) {
+    if (int rc = bind_ephemeral(id, *s); rc < 0) return rc;
+    s->local_address = local.address;
+    return 0;
+  }
   if (by_port_.contains(local.port)) return -EADDRINUSE;
+  s->local_address = local.address;
   s->local_port = local.port;
   s->bound = true;
   by_port_[local.port] = id;
@@ -108,8 +124,8 @@ int Udp::bind_ephemeral(int id, UdpSocket& s) {
   const uint32_t range = uint32_t{config_.udp.ephemeral_last} - first + 1;
   for (uint32_t tries = 0; tries < range; ++tries) {
     const uint16_t port = next_ephemeral_;
-    next_ephemeral_ = static_cast<uint16_t>(
-        port >= config_.udp.ephemeral_last ? first : uint32_t{port} + 1);
+    next_ephemeral_ =
+        static_cast<uint16_t>(port >= config_.udp.ephemeral_last ? first : uint32_t{port} + 1);
     if (by_port_.contains(port)) continue;
     s.local_port = port;
     s.bound = true;

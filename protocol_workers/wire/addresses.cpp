@@ -31,8 +31,8 @@ std::optional<MacAddress> MacAddress::parse(std::string_view text) {
 
 std::string MacAddress::to_string() const {
   char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", octets[0], octets[1],
-                octets[2], octets[3], octets[4], octets[5]);
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", octets[0], octets[1], octets[2],
+                octets[3], octets[4], octets[5]);
   return buf;
 }
 
@@ -46,6 +46,8 @@ std::optional<Ipv4Address> Ipv4Address::parse(std::string_view text) {
       ++p;
     }
     if (p == end || *p < '0' || *p > '9') return std::nullopt;
+    // "010" would be octal to inet_aton (8) and decimal to a naive parser (10): refuse it.
+    if (*p == '0' && p + 1 != end && p[1] >= '0' && p[1] <= '9') return std::nullopt;
     unsigned octet = 0;
     auto [next, ec] = std::from_chars(p, end, octet, 10);
     if (ec != std::errc() || octet > 255 || next - p > 3) return std::nullopt;

@@ -46,8 +46,12 @@ class ArpView : public ViewBase<Byte> {
   MacAddress target_mac() const { return MacAddress::load(this->bytes(), kThaOffset); }
   Ipv4Address target_ip() const { return Ipv4Address::load(this->bytes(), kTpaOffset); }
 
+ public:
+  ArpView() = default;  // an empty view, so Result<View> can hold an error
+
  private:
-  using ViewBase<Byte>::ViewBase;
+  // Private: a view over untrusted bytes is made only by check(), which validates lengths.
+  explicit ArpView(std::span<Byte> buffer) : ViewBase<Byte>(buffer) {}
 };
 
 using ArpReader = ArpView<const std::byte>;

@@ -19,7 +19,9 @@ concept ByteType = std::is_same_v<std::remove_const_t<Byte>, std::byte>;
 template <typename Byte>
 concept MutableByte = ByteType<Byte> && !std::is_const_v<Byte>;
 
-inline uint8_t load_u8(Bytes b, size_t off) { return static_cast<uint8_t>(b[off]); }
+inline uint8_t load_u8(Bytes b, size_t off) {
+  return static_cast<uint8_t>(b[off]);
+}
 
 inline uint16_t load_be16(Bytes b, size_t off) {
   return static_cast<uint16_t>((static_cast<uint16_t>(b[off]) << 8) |
@@ -31,7 +33,9 @@ inline uint32_t load_be32(Bytes b, size_t off) {
          (static_cast<uint32_t>(b[off + 2]) << 8) | static_cast<uint32_t>(b[off + 3]);
 }
 
-inline void store_u8(MutableBytes b, size_t off, uint8_t v) { b[off] = std::byte{v}; }
+inline void store_u8(MutableBytes b, size_t off, uint8_t v) {
+  b[off] = std::byte{v};
+}
 
 inline void store_be16(MutableBytes b, size_t off, uint16_t v) {
   b[off] = static_cast<std::byte>(v >> 8);
@@ -59,19 +63,11 @@ class ViewBase {
   uint8_t u8(size_t off) const { return load_u8(bytes(), off); }
   uint16_t be16(size_t off) const { return load_be16(bytes(), off); }
   uint32_t be32(size_t off) const { return load_be32(bytes(), off); }
-  void set_u8(size_t off, uint8_t v) const
-    requires MutableByte<Byte>
-  {
-    store_u8(buffer_, off, v);
-  }
-  void set_be16(size_t off, uint16_t v) const
-    requires MutableByte<Byte>
-  {
+  void set_u8(size_t off, uint8_t v) const requires MutableByte<Byte> { store_u8(buffer_, off, v); }
+  void set_be16(size_t off, uint16_t v) const requires MutableByte<Byte> {
     store_be16(buffer_, off, v);
   }
-  void set_be32(size_t off, uint32_t v) const
-    requires MutableByte<Byte>
-  {
+  void set_be32(size_t off, uint32_t v) const requires MutableByte<Byte> {
     store_be32(buffer_, off, v);
   }
 

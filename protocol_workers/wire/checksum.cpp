@@ -27,8 +27,8 @@ uint16_t internet_checksum(Bytes data) {
   return acc.finish();
 }
 
-void add_pseudo_header(ChecksumAccumulator& acc, Ipv4Address src, Ipv4Address dst,
-                       uint8_t protocol, uint16_t length) {
+void add_pseudo_header(ChecksumAccumulator& acc, Ipv4Address src, Ipv4Address dst, uint8_t protocol,
+                       uint16_t length) {
   acc.add_u32(src.value);
   acc.add_u32(dst.value);
   acc.add_u16(protocol);
@@ -36,8 +36,8 @@ void add_pseudo_header(ChecksumAccumulator& acc, Ipv4Address src, Ipv4Address ds
 }
 
 uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint16_t new_word) {
-  uint32_t sum = static_cast<uint16_t>(~checksum) + static_cast<uint32_t>(static_cast<uint16_t>(~old_word)) +
-                 new_word;
+  uint32_t sum = static_cast<uint16_t>(~checksum) +
+                 static_cast<uint32_t>(static_cast<uint16_t>(~old_word)) + new_word;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<uint16_t>(~sum & 0xffff);
 }

@@ -27,10 +27,13 @@ class ChecksumAccumulator {
 uint16_t internet_checksum(Bytes data);
 
 // RFC 768/793 pseudo-header: source, destination, zero, protocol, transport length.
-void add_pseudo_header(ChecksumAccumulator& acc, Ipv4Address src, Ipv4Address dst,
-                       uint8_t protocol, uint16_t length);
+void add_pseudo_header(ChecksumAccumulator& acc, Ipv4Address src, Ipv4Address dst, uint8_t protocol,
+                       uint16_t length);
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for a 16-bit field changing from old to new.
+// Limit: if every byte the checksum covers becomes zero, this yields 0x0000 where a full
+// computation gives 0xffff. IPv4, UDP and TCP checksums always cover a non-zero byte (version,
+// protocol number), so it cannot happen there; ICMP messages are recomputed, never updated.
 uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint16_t new_word);
 uint16_t checksum_update32(uint16_t checksum, uint32_t old_value, uint32_t new_value);
 

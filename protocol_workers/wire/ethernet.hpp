@@ -37,8 +37,7 @@ class EthernetView : public ViewBase<Byte> {
   static Result<EthernetView> check(std::span<Byte> buffer) {
     if (buffer.size() < kHeaderLen) return WireError::truncated;
     EthernetView v(buffer);
-    if (v.outer_type() == static_cast<uint16_t>(EtherType::vlan) &&
-        buffer.size() < kVlanHeaderLen)
+    if (v.outer_type() == static_cast<uint16_t>(EtherType::vlan) && buffer.size() < kVlanHeaderLen)
       return WireError::truncated;
     return v;
   }
@@ -59,8 +58,12 @@ class EthernetView : public ViewBase<Byte> {
   size_t header_len() const { return has_vlan() ? kVlanHeaderLen : kHeaderLen; }
   std::span<Byte> payload() const { return this->buffer_.subspan(header_len()); }
 
+ public:
+  EthernetView() = default;  // an empty view, so Result<View> can hold an error
+
  private:
-  using ViewBase<Byte>::ViewBase;
+  // Private: a view over untrusted bytes is made only by check(), which validates lengths.
+  explicit EthernetView(std::span<Byte> buffer) : ViewBase<Byte>(buffer) {}
 };
 
 using EthernetReader = EthernetView<const std::byte>;

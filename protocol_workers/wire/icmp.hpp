@@ -4,6 +4,8 @@
 // `rest_of_header`. The checksum covers the whole message.
 #pragma once
 
+#include <algorithm>
+
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
 #include "wire/result.hpp"
@@ -55,8 +57,12 @@ class IcmpView : public ViewBase<Byte> {
   bool checksum_valid() const { return internet_checksum(this->bytes()) == 0; }
   std::span<Byte> data() const { return this->buffer_.subspan(kHeaderLen); }
 
+ public:
+  IcmpView() = default;  // an empty view, so Result<View> can hold an error
+
  private:
-  using ViewBase<Byte>::ViewBase;
+  // Private: a view over untrusted bytes is made only by check(), which validates lengths.
+  explicit IcmpView(std::span<Byte> buffer) : ViewBase<Byte>(buffer) {}
 };
 
 using IcmpReader = IcmpView<const std::byte>;
@@ -72,8 +78,7 @@ struct IcmpRepr {
     return IcmpRepr{v.type(), v.code(), v.rest_of_header(), v.data()};
   }
   static IcmpRepr echo(IcmpType type, uint16_t identifier, uint16_t sequence, Bytes data) {
-    return {static_cast<uint8_t>(type), 0,
-            (uint32_t{identifier} << 16) | sequence, data};
+    return {static_cast<uint8_t>(type), 0, (uint32_t{identifier} << 16) | sequence, data};
   }
   uint16_t echo_identifier() const { return static_cast<uint16_t>(rest_of_header >> 16); }
   uint16_t echo_sequence() const { return static_cast<uint16_t>(rest_of_header & 0xffff); }

@@ -5,6 +5,8 @@
 //   12 src | 16 dst | 20 options (ihl*4 - 20 bytes) | payload
 #pragma once
 
+#include <cassert>
+
 #include "wire/addresses.hpp"
 #include "wire/bytes.hpp"
 #include "wire/checksum.hpp"
@@ -72,8 +74,12 @@ class Ipv4View : public ViewBase<Byte> {
   std::span<Byte> header() const { return this->buffer_.first(header_len()); }
   std::span<Byte> payload() const { return this->buffer_.subspan(header_len()); }
 
+ public:
+  Ipv4View() = default;  // an empty view, so Result<View> can hold an error
+
  private:
-  using ViewBase<Byte>::ViewBase;
+  // Private: a view over untrusted bytes is made only by check(), which validates lengths.
+  explicit Ipv4View(std::span<Byte> buffer) : ViewBase<Byte>(buffer) {}
 };
 
 using Ipv4Reader = Ipv4View<const std::byte>;
@@ -109,6 +115,7 @@ struct Ipv4Repr {
   static constexpr size_t buffer_len() { return Ipv4Reader::kMinHeaderLen; }
   // Writes a 20-byte header with a correct checksum at the start of `out`.
   size_t emit(MutableBytes out) const {
+    assert(payload_len <= Ipv4Reader::kMaxTotalLen - Ipv4Reader::kMinHeaderLen);
     store_u8(out, Ipv4Reader::kVerIhlOffset, 0x45);
     store_u8(out, Ipv4Reader::kTosOffset, tos);
     store_be16(out, Ipv4Reader::kTotalLenOffset,

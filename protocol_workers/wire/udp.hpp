@@ -44,8 +44,12 @@ class UdpView : public ViewBase<Byte> {
   }
   std::span<Byte> payload() const { return this->buffer_.subspan(kHeaderLen); }
 
+ public:
+  UdpView() = default;  // an empty view, so Result<View> can hold an error
+
  private:
-  using ViewBase<Byte>::ViewBase;
+  // Private: a view over untrusted bytes is made only by check(), which validates lengths.
+  explicit UdpView(std::span<Byte> buffer) : ViewBase<Byte>(buffer) {}
 };
 
 using UdpReader = UdpView<const std::byte>;

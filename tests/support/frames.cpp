@@ -44,8 +44,7 @@ std::vector<std::byte> ipv4_datagram(Ipv4Repr ip, Bytes payload) {
   return d;
 }
 
-Frame ipv4_frame(const MacAddress& eth_dst, const MacAddress& eth_src, Ipv4Repr ip,
-                 Bytes payload) {
+Frame ipv4_frame(const MacAddress& eth_dst, const MacAddress& eth_src, Ipv4Repr ip, Bytes payload) {
   auto d = ipv4_datagram(ip, payload);
   return ethernet_frame({eth_dst, eth_src, std::nullopt, static_cast<uint16_t>(EtherType::ipv4)},
                         d);
@@ -142,7 +141,8 @@ ParsedFrame parse_frame(const Frame& frame) {
     if (repr) p.icmp = *repr;
   } else if (ip_repr->protocol == static_cast<uint8_t>(IpProtocol::udp)) {
     auto udp = UdpReader::check(payload);
-    auto repr = udp ? UdpRepr::parse(*udp, ip_repr->src, ip_repr->dst) : Result<UdpRepr>(udp.error());
+    auto repr =
+        udp ? UdpRepr::parse(*udp, ip_repr->src, ip_repr->dst) : Result<UdpRepr>(udp.error());
     EXPECT_TRUE(repr.ok()) << "stack sent a bad UDP datagram";
     if (repr) p.udp = *repr;
   }

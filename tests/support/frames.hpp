@@ -42,9 +42,8 @@ wire::Ipv4Repr peer_ip(uint8_t protocol, uint16_t id = 1);
 Frame peer_udp_frame(uint16_t src_port, uint16_t dst_port, wire::Bytes payload);
 Frame peer_echo_request_frame(uint16_t ident, uint16_t seq, wire::Bytes data);
 // Splits an IPv4 datagram (header + payload) into frames with at most `mtu` bytes of IP each.
-std::vector<Frame> fragment_frames(const wire::MacAddress& eth_dst,
-                                   const wire::MacAddress& eth_src, wire::Ipv4Repr ip,
-                                   wire::Bytes payload, size_t mtu);
+std::vector<Frame> fragment_frames(const wire::MacAddress& eth_dst, const wire::MacAddress& eth_src,
+                                   wire::Ipv4Repr ip, wire::Bytes payload, size_t mtu);
 
 // A frame the stack sent, taken apart. Fields are empty when the layer is absent.
 struct ParsedFrame {
@@ -59,7 +58,7 @@ struct ParsedFrame {
   wire::EthernetRepr eth;
   std::optional<wire::ArpRepr> arp;
   std::optional<wire::Ipv4Repr> ip;
-  std::vector<std::byte> ip_payload;  // after the IPv4 header (still fragmented if a fragment)
+  std::vector<std::byte> ip_payload;   // after the IPv4 header (still fragmented if a fragment)
   std::optional<wire::IcmpRepr> icmp;  // data points into ip_payload
   std::optional<wire::UdpRepr> udp;    // payload points into ip_payload
 };
