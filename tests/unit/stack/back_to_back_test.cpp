@@ -2,7 +2,7 @@
 // exchange UDP datagrams, small and fragmented, through the POSIX-like API.
 #include <gtest/gtest.h>
 
-#include <cstring>
+#include <algorithm>
 
 #include "stack/socket_api.hpp"
 #include "support/harness.hpp"
@@ -55,7 +55,7 @@ TEST(BackToBack, StacksExchangeUdpDatagramsBothWays) {
     ssize_t n = fg_recvfrom(net.b, b, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
                             &from_len);
     ASSERT_EQ(n, static_cast<ssize_t>(size));
-    EXPECT_EQ(std::memcmp(buf.data(), msg.data(), size), 0);
+    EXPECT_TRUE(std::equal(msg.begin(), msg.end(), buf.begin()));
     EXPECT_EQ(ntohl(from.sin_addr.s_addr), kOurIp.value);
     EXPECT_EQ(ntohs(from.sin_port), 7000);
 
@@ -67,7 +67,7 @@ TEST(BackToBack, StacksExchangeUdpDatagramsBothWays) {
     net.run();
     n = fg_recvfrom(net.a, a, buf.data(), buf.size(), 0, nullptr, nullptr);
     ASSERT_EQ(n, static_cast<ssize_t>(size));
-    EXPECT_EQ(std::memcmp(buf.data(), msg.data(), size), 0);
+    EXPECT_TRUE(std::equal(msg.begin(), msg.end(), buf.begin()));
   }
   // The only frame either side dropped is the other's gratuitous ARP at start.
   EXPECT_EQ(net.a.counters()[DropReason::arp_gratuitous], 1u);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package flowgate builds, tests and runs with. Idempotent; needs root.
+# The list is the one place dependencies are named (README lists the same).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries: libsodium (SipHash for TCP ISNs and SYN cookies)
+  libsodium-dev
+  # tests: GoogleTest; libFuzzer targets need clang with its runtime
+  googletest libgtest-dev libgmock-dev clang libclang-rt-14-dev
+  # lab and integration tests: real Linux peers in a network namespace
+  iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all ${#packages[@]} packages present"
+fi
