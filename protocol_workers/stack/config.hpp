@@ -2,12 +2,14 @@
 // when the config file says nothing; each is explained where it is used.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
 #include "stack/clock.hpp"
 #include "stack/reassembly.hpp"
+#include "tcp/tcp_types.hpp"
 #include "wire/addresses.hpp"
 
 namespace flowgate {
@@ -63,6 +65,10 @@ struct StackConfig {
   ReassemblyConfig reassembly;
   IcmpConfig icmp;
   UdpConfig udp;
+  tcp::TcpConfig tcp;
+  // Key for TCP ISNs and SYN cookies (RFC 6528). Unset: a random one (what a worker uses);
+  // tests set it so runs repeat exactly.
+  std::optional<std::array<uint8_t, 16>> secret_key;
 };
 
 }  // namespace flowgate

@@ -14,10 +14,13 @@ Stack::Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* 
       arp_(config_, *counters_, *this),
       ipv4_(config_, *counters_, arp_),
       icmp_(config_, *counters_, ipv4_),
-      udp_(config_, *counters_, ipv4_, icmp_) {
+      udp_(config_, *counters_, ipv4_, icmp_),
+      tcp_(config_, config_.tcp, *counters_, ipv4_,
+           config_.secret_key ? *config_.secret_key : tcp::random_key(), clock.now()) {
   ipv4_.set_icmp(&icmp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::icmp), &icmp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::udp), &udp_);
+  ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::tcp), &tcp_);
 }
 
 void Stack::start() {
@@ -75,14 +78,15 @@ void Stack::poll() {
   const Instant now = clock_.now();
   arp_.poll(now);
   ipv4_.poll(now);
+  tcp_.poll(now);
 }
 
 std::optional<Instant> Stack::next_deadline() const {
-  auto a = arp_.next_deadline();
-  auto b = ipv4_.next_deadline();
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
+  std::optional<Instant> next;
+  for (auto d : {arp_.next_deadline(), ipv4_.next_deadline(), tcp_.next_deadline()}) {
+    if (d && (!next || *d < *next)) next = d;
+  }
+  return next;
 }
 
 int Stack::allocate_fd(SocketKind kind, int id) {

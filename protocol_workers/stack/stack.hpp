@@ -14,13 +14,15 @@
 #include "stack/counters.hpp"
 #include "stack/ethernet_output.hpp"
 #include "stack/icmp.hpp"
+#include "stack/epoll_set.hpp"
 #include "stack/ipv4.hpp"
 #include "stack/link.hpp"
 #include "stack/udp.hpp"
+#include "tcp/tcp.hpp"
 
 namespace flowgate {
 
-enum class SocketKind : uint8_t { none, udp };
+enum class SocketKind : uint8_t { none, udp, tcp, epoll };
 
 struct SocketSlot {
   SocketKind kind = SocketKind::none;
@@ -53,11 +55,13 @@ class Stack final : private EthernetOutput {
   Ipv4& ipv4() { return ipv4_; }
   Icmp& icmp() { return icmp_; }
   Udp& udp() { return udp_; }
+  tcp::Tcp& tcp() { return tcp_; }
 
   // The descriptor table behind the fg_* socket calls (socket_api.hpp).
   int allocate_fd(SocketKind kind, int id);
   SocketSlot* slot(int fd);
   void release_fd(int fd);
+  std::map<int, EpollSet>& epoll_sets() { return epoll_sets_; }
 
  private:
   void transmit(wire::MacAddress dst, wire::EtherType type, PacketBuffer& packet) override;
@@ -71,7 +75,13 @@ class Stack final : private EthernetOutput {
   Ipv4 ipv4_;
   Icmp icmp_;
   Udp udp_;
+  tcp::Tcp tcp_;
   std::vector<SocketSlot> fds_;
+  std::map<int, EpollSet> epoll_sets_;
+  int next_epoll_id_ = 1;
+
+ public:
+  int new_epoll_id() { return next_epoll_id_++; }
 };
 
 }  // namespace flowgate

@@ -42,12 +42,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool tagged = v.outer_type() == static_cast<uint16_t>(EtherType::vlan);
   require(v.has_vlan() == tagged, "has_vlan disagrees with the outer type");
   require(v.vlan_tci().has_value() == tagged, "vlan_tci present without a tag (or missing)");
-  require(v.header_len() ==
-              (tagged ? EthernetReader::kVlanHeaderLen : EthernetReader::kHeaderLen),
+  require(v.header_len() == (tagged ? EthernetReader::kVlanHeaderLen : EthernetReader::kHeaderLen),
           "header_len");
   require(tagged || v.ethertype() == v.outer_type(), "untagged ethertype is not the outer type");
   require(v.payload().size() == size - v.header_len(), "payload does not run to the frame end");
-  require(v.payload().data() == frame.data() + v.header_len(), "payload does not start after header");
+  require(v.payload().data() == frame.data() + v.header_len(),
+          "payload does not start after header");
   require(v.dst().is_broadcast() == (v.dst() == flowgate::wire::MacAddress::broadcast()),
           "is_broadcast");
   (void)v.src().is_unicast();

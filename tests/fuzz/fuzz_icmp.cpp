@@ -66,9 +66,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   require(repr.type == v.type() && repr.code == v.code() &&
               repr.rest_of_header == v.rest_of_header() && same_bytes(repr.data, v.data()),
           "repr fields differ from the view's accessors");
-  require(repr.echo_identifier() == v.echo_identifier() &&
-              repr.echo_sequence() == v.echo_sequence(),
-          "repr echo fields");
+  require(
+      repr.echo_identifier() == v.echo_identifier() && repr.echo_sequence() == v.echo_sequence(),
+      "repr echo fields");
   require(repr.buffer_len() == size, "buffer_len differs from the message length");
 
   std::vector<std::byte> out(repr.buffer_len(), std::byte{0xa5});

@@ -86,14 +86,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const Ipv4Repr& repr = *parsed;
   require(v.header_checksum_valid(), "parse accepted a bad checksum");
-  require(repr.src == v.src() && repr.dst == v.dst() && repr.protocol == v.protocol() &&
-              repr.ttl == v.ttl() && repr.tos == v.tos() &&
-              repr.identification == v.identification() &&
-              repr.dont_fragment == v.dont_fragment() &&
-              repr.more_fragments == v.more_fragments() &&
-              repr.fragment_offset == v.fragment_offset() &&
-              repr.payload_len == v.payload().size(),
-          "repr fields differ from the view's accessors");
+  require(
+      repr.src == v.src() && repr.dst == v.dst() && repr.protocol == v.protocol() &&
+          repr.ttl == v.ttl() && repr.tos == v.tos() && repr.identification == v.identification() &&
+          repr.dont_fragment == v.dont_fragment() && repr.more_fragments == v.more_fragments() &&
+          repr.fragment_offset == v.fragment_offset() && repr.payload_len == v.payload().size(),
+      "repr fields differ from the view's accessors");
 
   // Emit header + payload into a buffer pre-filled with a marker.
   std::vector<std::byte> out(Ipv4Repr::buffer_len() + repr.payload_len, std::byte{0xa5});

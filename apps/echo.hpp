@@ -1,0 +1,42 @@
+// The UDP echo service (RFC 862): "When a datagram is received, the data from it is sent back
+// in an answering datagram."
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "apps/service.hpp"
+
+namespace flowgate {
+
+class UdpEcho final : public Service {
+ public:
+  // Binds 0.0.0.0:port; throws std::system_error when it cannot.
+  UdpEcho(Stack& stack, uint16_t port);
+  ~UdpEcho() override;
+  UdpEcho(const UdpEcho&) = delete;
+  UdpEcho& operator=(const UdpEcho&) = delete;
+
+  void run() override;
+  void for_each_counter(
+      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
+
+  // Source ports never answered. RFC 862 says nothing about them, but an echo reply sent to
+  // another host's echo, chargen, daytime, quote or time service starts a datagram ping-pong
+  // that lasts until one side loses a packet (a spoofed source makes it an attack); inetd
+  // refuses them for the same reason. Port 0 cannot be answered at all.
+  static bool refused_source_port(uint16_t port);
+
+ private:
+  Stack& stack_;
+  uint16_t port_;
+  int fd_;
+  std::vector<std::byte> buffer_;
+  uint64_t received_ = 0;
+  uint64_t echoed_ = 0;
+  uint64_t refused_ = 0;
+  uint64_t send_errors_ = 0;
+};
+
+}  // namespace flowgate

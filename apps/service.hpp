@@ -1,0 +1,29 @@
+// Application handlers. They are written only against the POSIX-like socket API
+// (stack/socket_api.hpp): that they work is how we know the API keeps its promises.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace flowgate {
+
+class Stack;
+
+class Service {
+ public:
+  virtual ~Service() = default;
+  // Serves what its sockets have queued, without blocking (every fg_* call is non-blocking).
+  // The event loop calls it after every batch of received frames.
+  virtual void run() = 0;
+  // Calls f(name, value) for each of its counters; names are unique across services.
+  virtual void for_each_counter(
+      const std::function<void(const std::string& name, uint64_t value)>& f) const = 0;
+};
+
+// A UDP socket bound to 0.0.0.0:port. Throws std::system_error naming `what` and the port
+// if the socket cannot be opened or bound (EADDRINUSE, ...).
+int open_udp_server(Stack& stack, uint16_t port, std::string_view what);
+
+}  // namespace flowgate

@@ -1,0 +1,169 @@
+// The TCP layer of one worker: demultiplexing, listeners with their SYN and accept queues,
+// SYN cookies, TIME-WAIT records, resets for closed ports, and the sockets the POSIX-like API
+// works on. Each connection's protocol logic is in Connection.
+//
+// listen(backlog) — what the lecture asks: a listener has two queues. Half-open connections
+// (SYN received, SYN-ACK sent) sit in the SYN queue, bounded by TcpConfig::max_syn_backlog;
+// when it is full, new SYNs are answered statelessly with SYN cookies (RFC 4987), so a SYN
+// flood fills nothing. Connections whose handshake completed wait in the accept queue until
+// fg_accept() takes them; `backlog` bounds it exactly as Linux does: up to backlog + 1
+// connections may wait (Linux compares with '>'). When the accept queue is full, a new SYN is
+// dropped, and the ACK completing a handshake is dropped too, leaving the connection in
+// SYN-RECEIVED so our SYN-ACK retransmission makes the client ACK again later (Linux's
+// behaviour with tcp_abort_on_overflow = 0); both are counted as tcp_accept_queue_full.
+// fg_accept() returns a connection only after the handshake's final ACK: never one in
+// SYN-RECEIVED.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/clock.hpp"
+#include "stack/config.hpp"
+#include "stack/counters.hpp"
+#include "stack/ipv4.hpp"
+#include "stack/packet_buffer.hpp"
+#include "stack/transport.hpp"
+#include "tcp/connection.hpp"
+#include "tcp/four_tuple.hpp"
+#include "tcp/isn.hpp"
+#include "tcp/syn_cookies.hpp"
+#include "tcp/tcp_types.hpp"
+#include "tcp/timer_wheel.hpp"
+
+namespace flowgate::tcp {
+
+struct TcpEndpoint {
+  wire::Ipv4Address address;
+  uint16_t port = 0;
+};
+
+struct Listener {
+  wire::Ipv4Address address;
+  uint16_t port = 0;
+  uint32_t backlog = 0;
+  uint32_t syn_queue = 0;                // passive connections in SYN-RECEIVED
+  std::deque<uint64_t> accept_queue;     // established, not yet accepted (connection ids)
+};
+
+struct TcpSocket {
+  bool bound = false;
+  wire::Ipv4Address local_address;
+  uint16_t local_port = 0;
+  bool reuse_address = false;
+  ConnectionOptions options;
+  std::unique_ptr<Listener> listener;
+  std::optional<uint64_t> connection;  // connection id
+};
+
+// What TIME-WAIT keeps of a connection: enough to answer a retransmitted FIN, ignore a RST
+// (RFC 1337) and judge a new SYN (RFC 6191). About 40 bytes instead of a whole connection.
+struct TimeWaitRecord {
+  SeqNum snd_nxt;
+  SeqNum rcv_nxt;
+  bool timestamps = false;
+  uint32_t ts_recent = 0;
+  uint32_t ts_offset = 0;
+  Instant expires{};
+  TimerHandle timer;
+  uint64_t timer_cookie = 0;
+};
+
+class Tcp final : public TransportProtocol, private ConnectionHost {
+ public:
+  Tcp(const StackConfig& stack_config, const TcpConfig& config, StackCounters& counters,
+      Ipv4& ipv4, const SipKey& key, Instant start);
+  ~Tcp() override;
+
+  void on_datagram(const InboundDatagram& datagram, Instant now) override;
+  void on_icmp_error(const IcmpErrorReport& report, Instant now) override;
+  void poll(Instant now);
+  std::optional<Instant> next_deadline() const { return wheel_.next_deadline(); }
+
+  // The socket calls; results >= 0 or -errno.
+  int open();
+  int bind(int id, TcpEndpoint local);
+  int listen(int id, int backlog);
+  int accept(int id, TcpEndpoint* peer, Instant now);
+  int connect(int id, TcpEndpoint remote, Instant now);
+  long send(int id, wire::Bytes data, Instant now);
+  long receive(int id, wire::MutableBytes out, bool peek, Instant now);
+  int shutdown(int id, int how, Instant now);
+  int close(int id, Instant now);
+  int local_endpoint(int id, TcpEndpoint* out) const;
+  int peer_endpoint(int id, TcpEndpoint* out) const;
+  // epoll-style readiness bits (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
+  uint32_t poll_events(int id) const;
+  TcpSocket* socket(int id);
+  Connection* connection_of(int id);
+  int take_error(int id);
+
+  const TcpConfig& config() const { return config_; }
+  size_t connections() const { return entries_.size(); }
+  size_t time_wait_records() const { return time_wait_.size(); }
+  const Connection* find(const FourTuple& t) const;
+  const TimeWaitRecord* find_time_wait(const FourTuple& t) const;
+
+ private:
+  struct Entry {
+    std::unique_ptr<Connection> conn;
+    TimerHandle timer;
+    std::optional<Instant> armed;
+    Listener* listener = nullptr;    // passive, not yet accepted
+    bool in_syn_queue = false;
+    std::optional<int> socket_id;
+    bool in_demux = false;
+  };
+
+  // ConnectionHost
+  void transmit(const Connection& c, const wire::TcpRepr& segment, bool ect) override;
+  bool admit(Connection& c) override;
+  void on_established(Connection& c) override;
+  void on_time_wait(Connection& c) override;
+  void on_closed(Connection& c) override;
+
+  void on_listen_segment(Listener& l, int listener_socket, const Segment& seg,
+                         const FourTuple& tuple, Instant now);
+  void on_time_wait_segment(const FourTuple& tuple, TimeWaitRecord& tw, const Segment& seg,
+                            Instant now);
+  void send_reset_for(const FourTuple& tuple, const Segment& seg);
+  void send_raw(const FourTuple& tuple, const wire::TcpRepr& segment);
+  uint64_t create_connection(const FourTuple& tuple, const ConnectionOptions& options);
+  void rearm(uint64_t id, Instant now);
+  void finish(Instant now);  // re-arm touched timers, destroy dead connections
+  void destroy(uint64_t id);
+  Entry* entry_of(const Connection& c);
+  uint64_t id_of(const Connection& c) const;
+  uint16_t our_mss() const;
+  int allocate_ephemeral_port(uint16_t* port);
+  bool port_in_use(uint16_t port, const TcpSocket* except) const;
+  void drop_listener_connections(Listener& l, Instant now);
+
+  const StackConfig& stack_config_;
+  TcpConfig config_;
+  StackCounters& counters_;
+  Ipv4& ipv4_;
+  IsnGenerator isn_;
+  SynCookies cookies_;
+  TimerWheel wheel_;
+  std::unordered_map<int, TcpSocket> sockets_;
+  int next_socket_id_ = 1;
+  std::unordered_map<uint64_t, Entry> entries_;
+  std::unordered_map<const Connection*, uint64_t> ids_;
+  std::unordered_map<FourTuple, uint64_t, FourTupleHash> demux_;
+  std::unordered_map<FourTuple, TimeWaitRecord, FourTupleHash> time_wait_;
+  std::unordered_map<uint64_t, FourTuple> time_wait_ids_;  // timer cookie -> record
+  static constexpr uint64_t kTimeWaitCookie = uint64_t{1} << 63;
+  std::unordered_map<uint16_t, int> listeners_;  // port -> listening socket id
+  uint64_t next_id_ = 1;
+  uint16_t next_ephemeral_;
+  std::vector<uint64_t> touched_;
+  std::vector<uint64_t> dead_;
+  Instant now_{};
+  PacketBuffer scratch_;
+};
+
+}  // namespace flowgate::tcp

@@ -1,0 +1,215 @@
+// What to send and building the segments: windows, Nagle, silly-window avoidance, options.
+#include <algorithm>
+
+#include "tcp/connection.hpp"
+
+namespace flowgate::tcp {
+
+using wire::TcpFlag;
+using wire::TcpFlags;
+
+uint32_t Connection::effective_cwnd() const {
+  if (!cc_) return smss_;
+  return in_recovery_ ? recovery_cwnd_ : cc_->cwnd();
+}
+
+void Connection::send_syn(Instant now) {
+  const bool syn_ack = state_ == TcpState::syn_received;
+  wire::TcpRepr r;
+  r.seq = snd_.iss.raw();
+  r.flags = TcpFlag::syn;
+  if (syn_ack) {
+    r.flags |= TcpFlag::ack;
+    r.ack = rcv_.nxt.raw();
+  }
+  // RFC 7323 2.2: the window of a SYN is never scaled.
+  const uint32_t window =
+      static_cast<uint32_t>(std::min<size_t>(receive_buffer_.capacity(), 65535));
+  r.window = static_cast<uint16_t>(window);
+  if (syn_ack) rcv_.adv = rcv_.nxt + window;
+  r.options.mss = our_mss_;
+  // A SYN-ACK carries an option only if the SYN did (RFC 7323 2.2/3.2, RFC 2018 2).
+  if (syn_ack ? wscale_ok_ : config_.window_scaling) r.options.window_scale = rcv_wscale_;
+  r.options.sack_permitted = syn_ack ? sack_ok_ : config_.sack;
+  if (syn_ack ? ts_ok_ : config_.timestamps)
+    r.options.timestamps = wire::TcpTimestamps{ts_now(now), syn_ack ? ts_recent_ : 0};
+  // RFC 3168 6.1.1: an ECN-setup SYN has ECE and CWR; the SYN-ACK agreeing has ECE only.
+  if (!syn_ack && config_.ecn) r.flags |= TcpFlag::ece | TcpFlag::cwr;
+  if (syn_ack && ecn_ok_) r.flags |= TcpFlag::ece;
+  snd_.nxt = snd_.iss + 1;
+  snd_.max = seq_max(snd_.max, snd_.nxt);
+  if (rtx_timeouts_ == 0) {
+    rtt_probe_ = std::pair{snd_.iss, now};
+  } else {
+    rtt_probe_.reset();  // Karn: no sample from a retransmitted SYN
+  }
+  rtx_deadline_ = now + rto_.rto();
+  host_.transmit(*this, r, false);
+}
+
+uint16_t Connection::advertise_window() {
+  const uint8_t shift = wscale_ok_ ? rcv_wscale_ : 0;
+  const uint32_t capacity = static_cast<uint32_t>(receive_buffer_.capacity());
+  uint32_t space = static_cast<uint32_t>(receive_buffer_.free_space());
+  const uint32_t held = static_cast<uint32_t>(out_of_order_.held_bytes());
+  space = space > held ? space - held : 0;
+  space = std::min<uint32_t>(space, uint32_t{65535} << shift);
+  const uint32_t previous =
+      rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
+  // RFC 9293 3.8.6.2.2 (receiver silly-window avoidance): move the right edge only in steps
+  // of at least min(buffer / 2, MSS)...
+  if (space > previous && space - previous < std::min<uint32_t>(capacity / 2, our_mss_))
+    space = previous;
+  // ...and never shrink the window we offered (RFC 9293 3.8.6: "SHOULD NOT shrink").
+  space = std::max(space, previous);
+  uint32_t units = space >> shift;
+  if ((units << shift) < previous) ++units;  // rounding must not shrink it either
+  units = std::min<uint32_t>(units, 65535);
+  rcv_.adv = rcv_.nxt + (units << shift);
+  return static_cast<uint16_t>(units);
+}
+
+void Connection::send_segment(SeqNum seq, TcpFlags flags, size_t buffer_offset, size_t len,
+                              Instant now) {
+  wire::TcpRepr r;
+  r.seq = seq.raw();
+  r.ack = rcv_.nxt.raw();
+  r.flags = flags | TcpFlag::ack;
+  r.window = advertise_window();
+  if (ts_ok_) r.options.timestamps = wire::TcpTimestamps{ts_now(now), ts_recent_};
+  if (sack_ok_ && !out_of_order_.empty()) {
+    // RFC 2018 4: with timestamps 3 blocks fit in the 40 option bytes, otherwise 4.
+    for (const auto& b : out_of_order_.sack_blocks(ts_ok_ ? 3 : 4))
+      r.options.add_sack_block({b.left.raw(), b.right.raw()});
+  }
+  bool ect = false;
+  if (ecn_ok_) {
+    if (ece_pending_) r.flags |= TcpFlag::ece;
+    const bool new_data = len > 0 && seq >= snd_.max;
+    if (len > 0 && cwr_pending_) {
+      r.flags |= TcpFlag::cwr;
+      cwr_pending_ = false;
+    }
+    // RFC 3168 6.1.5: retransmissions and pure ACKs are not ECN-capable.
+    ect = new_data;
+  }
+  if (len > 0) r.payload = send_buffer_.view(buffer_offset, len);
+  // Every segment carries an ACK: the delayed one is no longer owed.
+  delack_deadline_.reset();
+  segments_unacked_ = 0;
+  ack_now_ = false;
+  host_.transmit(*this, r, ect);
+}
+
+void Connection::send_ack(Instant now) { send_segment(snd_.nxt, TcpFlags(), 0, 0, now); }
+
+void Connection::send_probe(Instant now) {
+  // RFC 9293 3.8.6.1 zero-window probes and RFC 1122 4.2.3.6 keepalives: a segment with an
+  // old sequence number that the peer must answer with an ACK carrying its window.
+  send_segment(snd_.una - 1, TcpFlags(), 0, 0, now);
+}
+
+void Connection::send_rst(SeqNum seq) {
+  wire::TcpRepr r;
+  r.seq = seq.raw();
+  r.flags = TcpFlag::rst;
+  counters_.count(Event::tcp_resets_sent);
+  host_.transmit(*this, r, false);
+}
+
+void Connection::schedule_ack(bool immediately, Instant now) {
+  if (immediately) {
+    ack_now_ = true;
+    return;
+  }
+  if (!delack_deadline_) delack_deadline_ = now + config_.delayed_ack;
+}
+
+void Connection::maybe_window_update(Instant now) {
+  if (state_ != TcpState::established && state_ != TcpState::fin_wait_1 &&
+      state_ != TcpState::fin_wait_2)
+    return;
+  const uint32_t previous =
+      rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
+  const uint32_t space = static_cast<uint32_t>(receive_buffer_.free_space());
+  const uint32_t capacity = static_cast<uint32_t>(receive_buffer_.capacity());
+  // Tell the peer when reading opened the window by a useful amount: from (nearly) closed to
+  // at least one MSS, or by half the buffer (RFC 9293 3.8.6.2.2).
+  if ((previous < our_mss_ && space >= our_mss_) ||
+      (space > previous && space - previous >= capacity / 2))
+    send_ack(now);
+}
+
+void Connection::retransmit_first(Instant now) {
+  const uint32_t outstanding = static_cast<uint32_t>(snd_.max - snd_.una);
+  const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
+  const uint32_t len = std::min({smss_, outstanding, buffered});
+  TcpFlags flags;
+  if (len > 0) flags |= TcpFlag::psh;
+  if (fin_sent_ && snd_.una + len == fin_seq_) flags |= TcpFlag::fin;
+  if (len == 0 && !flags.has(TcpFlag::fin)) return;
+  rtt_probe_.reset();  // Karn's algorithm
+  ++retransmits_;
+  counters_.count(Event::tcp_retransmits_fast);
+  send_segment(snd_.una, flags, 0, len, now);
+  restart_retransmit_timer(now);
+}
+
+void Connection::output(Instant now) {
+  const bool can_send_data = state_ == TcpState::established ||
+                             state_ == TcpState::close_wait || state_ == TcpState::fin_wait_1 ||
+                             state_ == TcpState::closing || state_ == TcpState::last_ack;
+  if (!can_send_data || !cc_) {
+    if (ack_now_) send_ack(now);
+    return;
+  }
+  for (int guard = 0; guard < 4096; ++guard) {
+    const uint32_t sent = static_cast<uint32_t>(snd_.nxt - snd_.una);
+    const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
+    if (sent > buffered) break;  // only the FIN is beyond the data, and it is out
+    const uint32_t unsent = buffered - sent;
+    const uint32_t window = std::min(snd_.wnd, effective_cwnd());
+    const uint32_t in_flight = flight_size();
+    const uint32_t usable = window > in_flight ? window - in_flight : 0;
+    const uint32_t len = std::min({unsent, smss_, usable});
+    const bool fin_here = fin_queued_ && snd_.nxt + len == data_end();
+    if (len == 0 && !fin_here) break;
+    if (len < unsent && len < smss_) {
+      // RFC 9293 3.8.6.2.1 (sender silly-window avoidance): with more data waiting, send a
+      // less-than-full segment only if it is at least half the largest window offered.
+      if (len < snd_.max_wnd / 2) break;
+    } else if (len == unsent && len < smss_ && len > 0 && !fin_here) {
+      // Nagle (RFC 896, RFC 9293 3.7.4): a small final piece waits while earlier data is
+      // unacknowledged, unless TCP_NODELAY.
+      if (!options_.nodelay && in_flight > 0) break;
+    }
+    TcpFlags flags;
+    if (len > 0 && len == unsent) flags |= TcpFlag::psh;
+    if (fin_here) flags |= TcpFlag::fin;
+    const bool retransmission = snd_.nxt < snd_.max;
+    if (retransmission) {
+      ++retransmits_;
+      counters_.count(Event::tcp_retransmits_timeout);
+      rtt_probe_.reset();
+    } else if (!rtt_probe_ && len > 0 && !ts_ok_) {
+      rtt_probe_ = std::pair{snd_.nxt, now};
+    }
+    send_segment(snd_.nxt, flags, sent, len, now);
+    snd_.nxt += len + (fin_here ? 1u : 0u);
+    if (fin_here) {
+      fin_sent_ = true;
+      fin_seq_ = snd_.nxt - 1;
+    }
+    snd_.max = seq_max(snd_.max, snd_.nxt);
+    if (!rtx_deadline_) restart_retransmit_timer(now);
+    if (fin_here) break;
+  }
+  // Data waits for a window the peer closed and nothing is in flight to bring an ACK: the
+  // persist timer probes (RFC 9293 3.8.6.1), so a lost window update cannot deadlock us.
+  const uint32_t sent = static_cast<uint32_t>(snd_.nxt - snd_.una);
+  if (snd_.wnd == 0 && send_buffer_.size() > sent && snd_.max == snd_.una && !persist_deadline_)
+    persist_deadline_ = now + rto_.rto();
+  if (ack_now_) send_ack(now);
+}
+
+}  // namespace flowgate::tcp
