@@ -287,6 +287,7 @@ void Connection::to_closed(int error) {
   orphan_deadline_.reset();
   send_buffer_.clear();
   out_of_order_.clear();
+  scoreboard_.clear();
   host_.on_closed(*this);
 }
 

@@ -21,6 +21,7 @@
 #include "tcp/four_tuple.hpp"
 #include "tcp/receive_queue.hpp"
 #include "tcp/rto.hpp"
+#include "tcp/sack_scoreboard.hpp"
 #include "tcp/send_buffer.hpp"
 #include "tcp/seq.hpp"
 #include "tcp/tcp_types.hpp"
@@ -184,6 +185,7 @@ class Connection {
   void update_send_window(const Segment& seg);
   void on_new_ack(const Segment& seg, uint32_t acked, Instant now);
   void on_duplicate_ack(Instant now);
+  void maybe_enter_sack_recovery(Instant now);
   void challenge_ack(Instant now);
   void take_rtt_sample(const Segment& seg, Instant now);
   void ecn_on_ack(const Segment& seg, Instant now);
@@ -197,6 +199,8 @@ class Connection {
   void send_ack(Instant now);
   void send_rst(SeqNum seq);
   void retransmit_first(Instant now);  // the segment at SND.UNA (fast retransmit)
+  void sack_recovery_output(Instant now);  // RFC 6675 (C): pipe-limited sending
+  void send_next_segment(const NextSegment& next, Instant now);
   // The window field for a non-SYN segment; moves RCV.ADV (never to the left).
   uint16_t advertise_window();
   uint32_t effective_cwnd() const;
@@ -281,6 +285,8 @@ class Connection {
   SeqNum recover_;             // RFC 6582: highest sequence sent when recovery began
   uint32_t recovery_cwnd_ = 0; // NewReno's inflated window during fast recovery
   uint32_t retransmits_ = 0;
+  SackScoreboard scoreboard_;       // RFC 6675 sender state, used when SACK was negotiated
+  std::optional<Instant> last_data_sent_;  // for the RFC 5681 4.1 restart after idle
 
   // Timers (nullopt: stopped).
   std::optional<Instant> rtx_deadline_;

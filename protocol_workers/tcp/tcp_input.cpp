@@ -1,6 +1,7 @@
 // Segment arrival: RFC 9293 section 3.10.7, in its step order, with RFC 5961's defences,
 // RFC 7323's PAWS and RFC 3168's ECN signals.
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <vector>
 
@@ -242,6 +243,18 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
     return false;
   }
   ecn_on_ack(seg, now);
+  if (sack_ok_ && snd_.max > snd_.una) {
+    // RFC 6675 update of the scoreboard; blocks are validated there (RFC 2018, 2883).
+    std::array<SackBlock, kMaxSackBlocks> blocks;
+    size_t n = 0;
+    for (const auto& b : seg.tcp.options.sack()) {
+      if (n == blocks.size()) break;
+      blocks[n++] = SackBlock{SeqNum(b.left), SeqNum(b.right)};
+    }
+    const auto r = scoreboard_.on_ack(ack, std::span<const SackBlock>(blocks.data(), n), snd_.max);
+    const uint32_t ignored = r.ignored_invalid + r.ignored_excess + r.ignored_capacity;
+    if (ignored > 0) counters_.count(Event::tcp_sack_blocks_ignored, ignored);
+  }
   const uint32_t old_wnd = snd_.wnd;
   if (ack > snd_.una) {
     on_new_ack(seg, static_cast<uint32_t>(ack - snd_.una), now);
@@ -254,6 +267,7 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
   }
   // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated".
   update_send_window(seg);
+  maybe_enter_sack_recovery(now);
 
   switch (state_) {
     case TcpState::fin_wait_1:
@@ -310,7 +324,14 @@ void Connection::on_new_ack(const Segment& seg, uint32_t acked, Instant now) {
   take_rtt_sample(seg, now);
   dupacks_ = 0;
 
-  if (in_recovery_) {
+  if (in_recovery_ && sack_ok_) {
+    // RFC 6675 section 5: recovery ends once SND.UNA passes RecoveryPoint (the scoreboard
+    // saw it in on_ack); until then sack_recovery_output() keeps the pipe full.
+    if (!scoreboard_.in_recovery()) {
+      in_recovery_ = false;
+      cc_->on_recovery_exit(now);
+    }
+  } else if (in_recovery_) {
     if (snd_.una >= recover_) {
       // RFC 6582 3.2 step 3, full acknowledgment: leave fast recovery with
       // cwnd = ssthresh (the congestion controller's choice).
@@ -347,6 +368,7 @@ void Connection::on_duplicate_ack(Instant now) {
   // RFC 5681 3.2 step 2 with RFC 6582 3.2 step 1: on the third duplicate ACK, enter fast
   // recovery — unless this ACK does not cover more than `recover` (the losses of a window
   // we already recovered from must not halve the window twice).
+  if (sack_ok_) return;  // SACK: maybe_enter_sack_recovery() decides (RFC 6675)
   if (dupacks_ != 3 || !cc_) return;
   if (!(snd_.una - 1 >= recover_)) return;
   recover_ = snd_.max;
@@ -355,6 +377,22 @@ void Connection::on_duplicate_ack(Instant now) {
   in_recovery_ = true;
   counters_.count(Event::tcp_fast_recoveries);
   retransmit_first(now);
+}
+
+void Connection::maybe_enter_sack_recovery(Instant now) {
+  if (!sack_ok_ || in_recovery_ || !cc_ || snd_.max == snd_.una) return;
+  // RFC 6675 section 5: enter loss recovery on DupThresh duplicate ACKs, or as soon as the
+  // scoreboard deems the first unacknowledged segment lost (IsLost(HighACK + 1)).
+  if (dupacks_ < SackScoreboard::kDupThresh && !scoreboard_.is_lost(snd_.una, smss_)) return;
+  if (!scoreboard_.may_enter_recovery(snd_.una)) return;
+  recover_ = snd_.max;
+  // (4.2): ssthresh = cwnd = the congestion controller's reduced window.
+  cc_->on_congestion_event(now, flight_size());
+  in_recovery_ = true;
+  counters_.count(Event::tcp_fast_recoveries);
+  // (4.3): retransmit the first segment NextSeg() picks, then (C) fills the pipe.
+  send_next_segment(scoreboard_.enter_recovery(snd_.una, snd_.max, smss_), now);
+  sack_recovery_output(now);
 }
 
 void Connection::take_rtt_sample(const Segment& seg, Instant now) {

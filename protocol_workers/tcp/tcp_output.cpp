@@ -10,7 +10,8 @@ using wire::TcpFlags;
 
 uint32_t Connection::effective_cwnd() const {
   if (!cc_) return smss_;
-  return in_recovery_ ? recovery_cwnd_ : cc_->cwnd();
+  // NewReno's inflated window during its fast recovery; RFC 6675 recovery uses cwnd.
+  return in_recovery_ && !sack_ok_ ? recovery_cwnd_ : cc_->cwnd();
 }
 
 void Connection::send_syn(Instant now) {
@@ -163,6 +164,14 @@ void Connection::output(Instant now) {
     if (ack_now_) send_ack(now);
     return;
   }
+  if (in_recovery_ && sack_ok_) {
+    sack_recovery_output(now);
+    if (ack_now_) send_ack(now);
+    return;
+  }
+  // RFC 5681 4.1: after an idle period longer than the RTO, restart from the restart window.
+  if (snd_.max == snd_.una && last_data_sent_ && send_buffer_.size() > 0)
+    cc_->on_idle_restart(now, now - *last_data_sent_, rto_.rto());
   for (int guard = 0; guard < 4096; ++guard) {
     const uint32_t sent = static_cast<uint32_t>(snd_.nxt - snd_.una);
     const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
@@ -195,6 +204,7 @@ void Connection::output(Instant now) {
       rtt_probe_ = std::pair{snd_.nxt, now};
     }
     send_segment(snd_.nxt, flags, sent, len, now);
+    if (len > 0) last_data_sent_ = now;
     snd_.nxt += len + (fin_here ? 1u : 0u);
     if (fin_here) {
       fin_sent_ = true;
@@ -210,6 +220,55 @@ void Connection::output(Instant now) {
   if (snd_.wnd == 0 && send_buffer_.size() > sent && snd_.max == snd_.una && !persist_deadline_)
     persist_deadline_ = now + rto_.rto();
   if (ack_now_) send_ack(now);
+}
+
+}  // namespace flowgate::tcp
+
+namespace flowgate::tcp {
+
+void Connection::sack_recovery_output(Instant now) {
+  for (int guard = 0; guard < 4096; ++guard) {
+    // RFC 6675 (C): "If cwnd - pipe >= 1 SMSS, the sender SHOULD transmit one or more
+    // segments" chosen by NextSeg().
+    const uint32_t pipe = scoreboard_.pipe(snd_.una, snd_.max, smss_);
+    if (pipe + smss_ > cc_->cwnd()) return;
+    const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
+    const uint32_t sent = static_cast<uint32_t>(snd_.max - snd_.una);
+    const uint32_t unsent = buffered > sent ? buffered - sent : 0;
+    const SeqNum right_edge = snd_.una + snd_.wnd;
+    const uint32_t room = right_edge > snd_.max ? static_cast<uint32_t>(right_edge - snd_.max) : 0;
+    const NextSegment next =
+        scoreboard_.next_segment(snd_.una, snd_.max, smss_, std::min(unsent, room));
+    if (next.kind == NextSegment::Kind::none) return;
+    send_next_segment(next, now);
+  }
+}
+
+void Connection::send_next_segment(const NextSegment& next, Instant now) {
+  if (next.kind == NextSegment::Kind::none) return;
+  const uint32_t offset = static_cast<uint32_t>(next.seq - snd_.una);
+  const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
+  const uint32_t len = offset < buffered ? std::min(next.len, buffered - offset) : 0;
+  TcpFlags flags;
+  const bool fin = fin_sent_ && next.seq + len == fin_seq_ && next.kind != NextSegment::Kind::new_data;
+  if (fin) flags |= TcpFlag::fin;
+  if (len == 0 && !fin) return;
+  if (next.kind == NextSegment::Kind::new_data) {
+    if (len > 0 && offset + len == buffered) flags |= TcpFlag::psh;
+    send_segment(next.seq, flags, offset, len, now);
+    last_data_sent_ = now;
+    snd_.nxt = seq_max(snd_.nxt, next.seq + len);
+    snd_.max = seq_max(snd_.max, snd_.nxt);
+  } else {
+    ++retransmits_;
+    counters_.count(Event::tcp_retransmits_fast);
+    rtt_probe_.reset();  // Karn
+    send_segment(next.seq, flags, offset, len, now);
+  }
+  NextSegment sent = next;
+  sent.len = len;
+  scoreboard_.on_sent(sent);
+  if (!rtx_deadline_) restart_retransmit_timer(now);
 }
 
 }  // namespace flowgate::tcp

@@ -84,6 +84,7 @@ void Connection::on_retransmit_timeout(Instant now) {
   in_recovery_ = false;
   dupacks_ = 0;
   recover_ = snd_.max;
+  if (sack_ok_) scoreboard_.on_rto(snd_.max);  // RFC 2018 5 / RFC 6675 5.1
   rtt_probe_.reset();
   // Go back N: resend from SND.UNA as the (now one-segment) window allows; SND.MAX keeps
   // what had been sent, so ACKs for it stay acceptable.

@@ -74,8 +74,7 @@ in_peer() { ip netns exec "$peer_ns" "$@"; }
 
 # Waits until a listener is up: wait_listen <ns> <-t|-u> <port>
 wait_listen() {
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     if [[ -n $(ip netns exec "$1" ss -Hln "$2" "sport = :$3") ]]; then return 0; fi
     sleep 0.1
   done
@@ -88,7 +87,8 @@ ip netns add "$gw_ns"
 ip netns add "$peer_ns"
 for ns in "$gw_ns" "$peer_ns"; do
   # IPv4 only: no IPv6 autoconfiguration, DAD or MLD frames in the capture.
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1
   ip netns exec "$ns" ip link set lo up
 done
 ip link add "$gw_if" netns "$gw_ns" type veth peer name "$peer_if" netns "$peer_ns"
@@ -102,9 +102,11 @@ in_peer ethtool -K "$peer_if" tx off tso off gso off >/dev/null
 in_gw ip link set "$gw_if" up
 in_peer ip link set "$peer_if" up
 
-ip netns exec "$gw_ns" tcpdump -i "$gw_if" -w "$work/lab.pcap" --immediate-mode -U -s 0 -n -Z root 'arp or ip' 2>"$work/tcpdump.log" &
+# --immediate-mode: frames still in the capture ring when tcpdump is stopped would be lost.
+ip netns exec "$gw_ns" tcpdump -i "$gw_if" -w "$work/lab.pcap" --immediate-mode -U -s 0 -n \
+  -Z root 'arp or ip' 2>"$work/tcpdump.log" &
 capture_pid=$!
-for i in $(seq 50); do
+for _ in $(seq 50); do
   grep -q "listening on" "$work/tcpdump.log" && break
   sleep 0.1
 done
@@ -125,7 +127,7 @@ in_peer ping -q -c 1 -W 1 -b 198.18.0.255 >/dev/null 2>&1 || true # Linux ignore
 in_gw ping -q -c 1 -W 1 198.18.0.2 >/dev/null
 
 echo "== UDP"
-ip netns exec "$gw_ns" nc -u -l 198.18.0.1 7 >/dev/null &
+ip netns exec "$gw_ns" timeout 10 nc -u -l 198.18.0.1 7 >/dev/null &
 listener=$!
 wait_listen "$gw_ns" -u 7
 {
@@ -139,12 +141,13 @@ printf 'anyone there?\n' | in_peer nc -u -w 1 198.18.0.1 9 || true
 printf 'from port 7\n' | in_gw nc -u -w 1 -p 7 198.18.0.2 9 || true
 
 echo "== TCP"
-ip netns exec "$gw_ns" nc -l 198.18.0.1 8080 >/dev/null &
+# Listeners end with their connection, or after 10 s if the client never came.
+ip netns exec "$gw_ns" timeout 10 nc -l 198.18.0.1 8080 >/dev/null &
 listener=$!
 wait_listen "$gw_ns" -t 8080
 printf 'GET / HTTP/1.0\r\n\r\n' | in_peer nc -N -w 2 198.18.0.1 8080 >/dev/null
 wait "$listener" 2>/dev/null || true
-ip netns exec "$peer_ns" nc -l 198.18.0.2 8081 >/dev/null &
+ip netns exec "$peer_ns" timeout 10 nc -l 198.18.0.2 8081 >/dev/null &
 listener=$!
 wait_listen "$peer_ns" -t 8081
 printf 'hello\n' | in_gw nc -N -w 2 198.18.0.2 8081 >/dev/null
@@ -168,4 +171,4 @@ fi
 if [[ $# -ge 1 ]]; then cp "$work/lab.pcap" "$1"; fi
 echo "== corpus: $corpus"
 python3 "$here/pcap_to_corpus.py" "$work/lab.pcap" "$corpus"
-echo "  total: $(cat "$corpus"/*/* | wc -c) bytes in $(ls "$corpus"/*/* | wc -l) files"
+echo "  total: $(cat "$corpus"/*/* | wc -c) bytes in $(find "$corpus" -type f | wc -l) files"

@@ -67,7 +67,7 @@ stop_pid() {  # stop_pid PID SIGNAL SECONDS: signal, wait up to SECONDS, then SI
 cleanup() {
   local rc=$?
   stop_pid "$fg_pid" TERM 5 || true
-  stop_pid "$tcpdump_pid" INT 5 || true
+  stop_pid "$tcpdump_pid" TERM 5 || true
   if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
   if ((rc == 0)); then
     rm -rf "$work"
@@ -260,7 +260,8 @@ if grep -q "^icmp_echo_replies_sent = " "$work/flowgate.out"; then
 else
   fail "flowgate did not print its counters on exit"
 fi
-stop_pid "$tcpdump_pid" INT 5 || true
+# SIGTERM: a script's background jobs ignore SIGINT.
+stop_pid "$tcpdump_pid" TERM 5 || log "note: tcpdump did not stop on SIGTERM"
 wait "$tcpdump_pid" 2>/dev/null
 tcpdump_pid=""
 

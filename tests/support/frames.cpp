@@ -64,6 +64,20 @@ std::vector<std::byte> udp_datagram(uint16_t src_port, uint16_t dst_port, Bytes 
   return d;
 }
 
+std::vector<std::byte> tcp_segment(const TcpRepr& tcp, Ipv4Address src, Ipv4Address dst) {
+  std::vector<std::byte> d(tcp.buffer_len());
+  tcp.emit(d, src, dst);
+  return d;
+}
+
+Frame peer_tcp_frame(const TcpRepr& tcp, uint8_t ip_tos) {
+  auto seg = tcp_segment(tcp, kPeerIp, kOurIp);
+  Ipv4Repr ip = peer_ip(static_cast<uint8_t>(IpProtocol::tcp));
+  ip.tos = ip_tos;
+  ip.dont_fragment = true;
+  return ipv4_frame(kOurMac, kPeerMac, ip, seg);
+}
+
 Ipv4Repr peer_ip(uint8_t protocol, uint16_t id) {
   Ipv4Repr ip;
   ip.src = kPeerIp;
@@ -139,6 +153,11 @@ ParsedFrame parse_frame(const Frame& frame) {
     auto repr = icmp ? IcmpRepr::parse(*icmp) : Result<IcmpRepr>(icmp.error());
     EXPECT_TRUE(repr.ok()) << "stack sent a bad ICMP message";
     if (repr) p.icmp = *repr;
+  } else if (ip_repr->protocol == static_cast<uint8_t>(IpProtocol::tcp)) {
+    auto tcp = TcpReader::check(payload);
+    auto repr = tcp ? TcpRepr::parse(*tcp, ip_repr->src, ip_repr->dst) : Result<TcpRepr>(tcp.error());
+    EXPECT_TRUE(repr.ok()) << "stack sent a bad TCP segment";
+    if (repr) p.tcp = *repr;
   } else if (ip_repr->protocol == static_cast<uint8_t>(IpProtocol::udp)) {
     auto udp = UdpReader::check(payload);
     auto repr =

@@ -11,6 +11,7 @@
 #include "wire/ethernet.hpp"
 #include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 #include "wire/udp.hpp"
 
 namespace flowgate::test {
@@ -37,6 +38,13 @@ std::vector<std::byte> icmp_message(const wire::IcmpRepr& icmp);
 std::vector<std::byte> udp_datagram(uint16_t src_port, uint16_t dst_port, wire::Bytes payload,
                                     wire::Ipv4Address src, wire::Ipv4Address dst);
 
+// A TCP segment (header, options, payload) with its checksum, from src to dst.
+std::vector<std::byte> tcp_segment(const wire::TcpRepr& tcp, wire::Ipv4Address src,
+                                   wire::Ipv4Address dst);
+// Peer -> us: a whole frame carrying `tcp` (ports, seq, flags... as given). `ip_tos` lets a
+// test set ECN bits (3 = CE).
+Frame peer_tcp_frame(const wire::TcpRepr& tcp, uint8_t ip_tos = 0);
+
 // Peer -> us, with sensible defaults (TTL 64, id 1).
 wire::Ipv4Repr peer_ip(uint8_t protocol, uint16_t id = 1);
 Frame peer_udp_frame(uint16_t src_port, uint16_t dst_port, wire::Bytes payload);
@@ -61,6 +69,7 @@ struct ParsedFrame {
   std::vector<std::byte> ip_payload;   // after the IPv4 header (still fragmented if a fragment)
   std::optional<wire::IcmpRepr> icmp;  // data points into ip_payload
   std::optional<wire::UdpRepr> udp;    // payload points into ip_payload
+  std::optional<wire::TcpRepr> tcp;    // payload points into ip_payload
 };
 
 // Parses everything the stack emits; a malformed frame fails the current test (the stack
