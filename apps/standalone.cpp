@@ -1,5 +1,6 @@
 #include "apps/standalone.hpp"
 
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -37,6 +38,10 @@ using CounterList = std::vector<std::pair<std::string, uint64_t>>;
 
 // SIGINT and SIGTERM are blocked and read from a descriptor in the poll set, so a signal
 // can never slip in between checking a flag and going to sleep.
+//
+// They are the documented way to stop, so an inherited "ignore" is undone: a shell without
+// job control starts its background commands with SIGINT ignored, and an ignored signal
+// never reaches a signalfd.
 class SignalFd {
  public:
   SignalFd() {
@@ -46,16 +51,20 @@ class SignalFd {
     if (sigprocmask(SIG_BLOCK, &mask_, &old_mask_) < 0) {
       throw std::system_error(errno, std::generic_category(), "sigprocmask");
     }
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, &old_int_);
+    sigaction(SIGTERM, &dfl, &old_term_);
     fd_ = signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd_ < 0) {
       const int err = errno;
-      sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+      restore();
       throw std::system_error(err, std::generic_category(), "signalfd");
     }
   }
   ~SignalFd() {
     ::close(fd_);
-    sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    restore();
   }
   SignalFd(const SignalFd&) = delete;
   SignalFd& operator=(const SignalFd&) = delete;
@@ -69,8 +78,16 @@ class SignalFd {
   }
 
  private:
+  void restore() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+
   sigset_t mask_{};
   sigset_t old_mask_{};
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
   int fd_ = -1;
 };
 
@@ -253,6 +270,7 @@ int run_standalone(const StandaloneOptions& options) {
   Instant next_link_report{};
   bool warned_stuck_deadline = false;
   int stop_signal = 0;
+  int exit_status = 0;
   while (stop_signal == 0) {
     // Sleep until a frame arrives, a signal, or the next stack timer or statistics dump.
     Instant now = clock.now();
@@ -279,6 +297,7 @@ int run_standalone(const StandaloneOptions& options) {
         // Apps answer what this batch brought, and the answers leave in one sendmmsg.
         run_services();
         link->flush();
+        if (n < link->batch()) break;  // the socket is drained
       }
     }
 
@@ -304,6 +323,14 @@ int run_standalone(const StandaloneOptions& options) {
         std::fprintf(stderr, "%s: link %s: %s\n", kWho, info.name.c_str(), std::strerror(err));
         next_link_report = now + std::chrono::seconds(1);
       }
+      // A removed interface unbinds the socket for good (even if one with the same name
+      // comes back): stop rather than report errors for ever. A link that is merely down
+      // comes back by itself.
+      if (err != 0 && if_nametoindex(info.name.c_str()) != static_cast<unsigned>(info.index)) {
+        std::fprintf(stderr, "%s: interface %s was removed; stopping\n", kWho, info.name.c_str());
+        exit_status = 1;
+        break;
+      }
     }
     if (stats_period && now >= next_stats) {
       link->update_kernel_stats();
@@ -314,10 +341,10 @@ int run_standalone(const StandaloneOptions& options) {
 
   link->flush();
   link->update_kernel_stats();
-  std::fprintf(stderr, "%s: stopped by %s\n", kWho, strsignal(stop_signal));
+  if (stop_signal != 0) std::fprintf(stderr, "%s: stopped by %s\n", kWho, strsignal(stop_signal));
   if (!options.stats_file.empty()) emit_stats();
   print_nonzero(collect_counters(stack, *link, services));
-  return 0;
+  return exit_status;
 }
 
 }  // namespace flowgate

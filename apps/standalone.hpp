@@ -26,8 +26,8 @@ struct StandaloneOptions {
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit status: 0 after a clean stop,
-// 1 when the link or a service cannot be set up, 2 when an argument does not fit the
-// interface (unknown interface, MTU above the interface's).
+// 1 when the link or a service cannot be set up or the interface is removed, 2 when an
+// argument does not fit the interface (unknown interface, MTU above the interface's).
 int run_standalone(const StandaloneOptions& options);
 
 }  // namespace flowgate

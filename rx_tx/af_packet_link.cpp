@@ -166,6 +166,7 @@ AfPacketLink::AfPacketLink(AfPacketConfig config) : config_(std::move(config)) {
   // One slot holds the largest frame the interface carries: MTU + Ethernet header + two
   // VLAN tags (802.1ad), rounded to a cache line.
   slot_size_ = (kRxHeadroom + info_.mtu + kEthernetHeader + 2 * kVlanTag + 63) / 64 * 64;
+  max_tx_frame_ = info_.mtu + kEthernetHeader + kVlanTag;
   const size_t batch = config_.batch;
 
   rx_buffers_.resize(batch * slot_size_);
@@ -276,7 +277,7 @@ size_t AfPacketLink::receive_batch() {
 }
 
 bool AfPacketLink::transmit(wire::Bytes frame) {
-  if (frame.size() > slot_size_) {
+  if (frame.size() > max_tx_frame_) {
     ++stats_.tx_oversize;
     return false;
   }

@@ -71,7 +71,7 @@ struct AfPacketConfig {
   X(tx_batches, "sendmmsg calls that sent at least one frame")                              \
   X(tx_would_block, "Flushes stopped by a full socket send buffer (frames stay queued)")    \
   X(tx_queue_full, "Frames refused by transmit(): queue full and the kernel not accepting") \
-  X(tx_oversize, "Frames refused by transmit(): longer than MTU plus Ethernet header")      \
+  X(tx_oversize, "Frames refused by transmit(): longer than MTU + Ethernet + one VLAN tag") \
   X(tx_errors, "Frames the kernel refused (interface down, too long, qdisc drop), lost")
 
 struct AfPacketStats {
@@ -101,9 +101,11 @@ class AfPacketLink final : public Link {
   // stopped on a full send buffer (see tx_pending()).
   int fd() const { return fd_; }
   const InterfaceInfo& interface() const { return info_; }
+  size_t batch() const { return config_.batch; }
 
   // Receives at most one batch without blocking and calls on_frame(wire::Bytes) for each
-  // frame, in arrival order. Returns the number of frames received (0: nothing waiting).
+  // frame, in arrival order. Returns the number of frames received: fewer than batch()
+  // means nothing more was waiting.
   // Ownership: each frame is borrowed for the duration of its callback only; the buffer is
   // reused by the next call.
   template <typename OnFrame>
@@ -142,7 +144,8 @@ class AfPacketLink final : public Link {
   AfPacketConfig config_;
   InterfaceInfo info_;
   int fd_ = -1;
-  size_t slot_size_ = 0;  // bytes of one frame buffer: MTU + Ethernet header + two VLAN tags
+  size_t slot_size_ = 0;     // bytes of one frame buffer: MTU + Ethernet header + two VLAN tags
+  size_t max_tx_frame_ = 0;  // what the kernel sends: MTU + Ethernet header + one VLAN tag
 
   // Receive side: one slot per frame of a batch, all filled by one recvmmsg.
   std::vector<std::byte> rx_buffers_;

@@ -17,7 +17,9 @@
 #     interface) or proxy ARP cannot make it answer; packet taps still see the frames;
 #   - IPv4 forwarding off on it: an IPv4 frame addressed to its MAC is then dropped quietly
 #     instead of being routed on (or answered with ICMP unreachable) when the host forwards;
-#     rp_filter then has nothing left to decide;
+#     rp_filter is consulted only on the forwarding path, so it has nothing left to decide.
+#     (Writing net.ipv4.ip_forward later sets every interface's forwarding again, this one
+#     included: rebuild the lab after that);
 #   - IPv6 disabled: no link-local address, router or neighbour solicitations, MLD.
 # Checksum and segmentation offloads are off on both sides: otherwise the peer's frames
 # reach flowgate with checksums left for hardware to fill in (DESIGN.md, "Lab").

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "stack/stack.hpp"
 
@@ -34,6 +35,14 @@ void write_sockaddr(wire::Ipv4Address ip, uint16_t port, sockaddr* addr, socklen
   // POSIX: the stored address is truncated to the buffer, and *len tells the full size.
   std::memcpy(addr, &sin, std::min<size_t>(*len, sizeof sin));
   *len = sizeof sin;
+}
+
+// EBADF for an unknown descriptor, ENOTSOCK for an epoll one (as Linux), else 0.
+int socket_check(Stack& stack, int fd) {
+  SocketSlot* s = stack.slot(fd);
+  if (s == nullptr) return EBADF;
+  if (s->kind == SocketKind::epoll) return ENOTSOCK;
+  return 0;
 }
 
 SocketSlot* slot_of(Stack& stack, int fd, SocketKind kind) {
@@ -68,10 +77,11 @@ int fg_socket(Stack& stack, int domain, int type, int protocol) {
     if (protocol != 0 && protocol != IPPROTO_TCP) return fail(EPROTONOSUPPORT);
     return stack.allocate_fd(SocketKind::tcp, stack.tcp().open());
   }
-  return fail(EPROTONOSUPPORT);
+  return fail(ESOCKTNOSUPPORT);  // as Linux, for a socket type it does not support
 }
 
 int fg_bind(Stack& stack, int fd, const sockaddr* addr, socklen_t addrlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr || s->kind == SocketKind::epoll) return fail(EBADF);
   wire::Ipv4Address ip;
@@ -83,6 +93,7 @@ int fg_bind(Stack& stack, int fd, const sockaddr* addr, socklen_t addrlen) {
 }
 
 int fg_listen(Stack& stack, int fd, int backlog) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr) return fail(EBADF);
   if (s->kind != SocketKind::tcp) return fail(EOPNOTSUPP);
@@ -91,6 +102,7 @@ int fg_listen(Stack& stack, int fd, int backlog) {
 }
 
 int fg_accept(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr) return fail(EBADF);
   if (s->kind != SocketKind::tcp) return fail(EOPNOTSUPP);
@@ -102,6 +114,7 @@ int fg_accept(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
 }
 
 int fg_connect(Stack& stack, int fd, const sockaddr* addr, socklen_t addrlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr) return fail(EBADF);
   if (s->kind != SocketKind::tcp) return fail(EOPNOTSUPP);
@@ -185,6 +198,7 @@ int fg_shutdown(Stack& stack, int fd, int how) {
 }
 
 int fg_getsockname(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr || s->kind == SocketKind::epoll) return fail(EBADF);
   if (addr == nullptr || addrlen == nullptr) return fail(EFAULT);
@@ -200,6 +214,7 @@ int fg_getsockname(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
 }
 
 int fg_getpeername(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr || s->kind == SocketKind::epoll) return fail(EBADF);
   if (addr == nullptr || addrlen == nullptr) return fail(EFAULT);
@@ -212,6 +227,7 @@ int fg_getpeername(Stack& stack, int fd, sockaddr* addr, socklen_t* addrlen) {
 
 int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optval,
                   socklen_t optlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr || s->kind == SocketKind::epoll) return fail(EBADF);
   if (level == SOL_SOCKET && optname == SO_LINGER) {
@@ -225,7 +241,7 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
     } else {
       o.linger.reset();
     }
-    if (auto* c = stack.tcp().connection_of(s->id)) c->options().linger = o.linger;
+    stack.tcp().apply_options(s->id, stack.clock().now());
     return 0;
   }
   int value = 0;
@@ -245,11 +261,15 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
   tcp::TcpSocket* t = stack.tcp().socket(s->id);
   auto& o = t->options;
   tcp::Connection* c = stack.tcp().connection_of(s->id);
+  (void)c;
+  auto apply = [&] {
+    stack.tcp().apply_options(s->id, stack.clock().now());
+    return 0;
+  };
   auto seconds = [&](Duration& field) {
     if (value < 1 || value > 32767) return fail(EINVAL);
     field = std::chrono::seconds(value);
-    if (c != nullptr) c->options() = o;
-    return 0;
+    return apply();
   };
   if (level == SOL_SOCKET) {
     switch (optname) {
@@ -258,8 +278,7 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
         return 0;
       case SO_KEEPALIVE:
         o.keepalive = value != 0;
-        if (c != nullptr) c->options() = o;
-        return 0;
+        return apply();
       case SO_RCVBUF:
       case SO_SNDBUF:
         if (value < 0) return fail(EINVAL);
@@ -276,8 +295,7 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
     switch (optname) {
       case TCP_NODELAY:
         o.nodelay = value != 0;
-        if (c != nullptr) c->options() = o;
-        return 0;
+        return apply();
       case TCP_KEEPIDLE:
         return seconds(o.keepalive_idle);
       case TCP_KEEPINTVL:
@@ -285,8 +303,7 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
       case TCP_KEEPCNT:
         if (value < 1 || value > 127) return fail(EINVAL);
         o.keepalive_count = static_cast<uint32_t>(value);
-        if (c != nullptr) c->options() = o;
-        return 0;
+        return apply();
       default:
         return fail(ENOPROTOOPT);
     }
@@ -295,6 +312,7 @@ int fg_setsockopt(Stack& stack, int fd, int level, int optname, const void* optv
 }
 
 int fg_getsockopt(Stack& stack, int fd, int level, int optname, void* optval, socklen_t* optlen) {
+  if (int err = socket_check(stack, fd); err != 0) return fail(err);
   SocketSlot* s = stack.slot(fd);
   if (s == nullptr || s->kind == SocketKind::epoll) return fail(EBADF);
   if (s->kind == SocketKind::udp) {
@@ -325,6 +343,16 @@ int fg_getsockopt(Stack& stack, int fd, int level, int optname, void* optval, so
     if (t->listener) info.state = tcp::TcpState::listen;
     std::memcpy(optval, &info, sizeof info);
     *optlen = sizeof info;
+    return 0;
+  }
+  if (level == SOL_SOCKET && optname == SO_LINGER) {
+    if (optval == nullptr || optlen == nullptr || *optlen < static_cast<socklen_t>(sizeof(linger)))
+      return fail(EINVAL);
+    linger l{};
+    l.l_onoff = o.linger ? 1 : 0;
+    l.l_linger = o.linger ? static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*o.linger).count()) : 0;
+    std::memcpy(optval, &l, sizeof l);
+    *optlen = sizeof l;
     return 0;
   }
   int value = 0;
@@ -389,6 +417,14 @@ uint32_t readiness(Stack& stack, int fd) {
   return 0;
 }
 
+uint64_t event_signature(Stack& stack, int fd) {
+  SocketSlot* s = stack.slot(fd);
+  if (s == nullptr) return 0;
+  if (s->kind == SocketKind::tcp) return stack.tcp().event_signature(s->id);
+  if (s->kind == SocketKind::udp) return stack.udp().socket(s->id)->datagrams_queued;
+  return 0;
+}
+
 }  // namespace
 
 int fg_epoll_create(Stack& stack) {
@@ -398,8 +434,10 @@ int fg_epoll_create(Stack& stack) {
 }
 
 int fg_epoll_ctl(Stack& stack, int epfd, int op, int fd, epoll_event* event) {
+  if (stack.slot(epfd) == nullptr) return fail(EBADF);
   SocketSlot* e = slot_of(stack, epfd, SocketKind::epoll);
-  if (e == nullptr) return fail(EBADF);
+  if (e == nullptr) return fail(EINVAL);  // "epfd is not an epoll file descriptor"
+
   SocketSlot* target = stack.slot(fd);
   if (target == nullptr) return fail(EBADF);
   if (target->kind == SocketKind::epoll || fd == epfd) return fail(EINVAL);
@@ -408,12 +446,12 @@ int fg_epoll_ctl(Stack& stack, int epfd, int op, int fd, epoll_event* event) {
     case EPOLL_CTL_ADD:
       if (event == nullptr) return fail(EFAULT);
       if (set.contains(fd)) return fail(EEXIST);
-      set[fd] = {event->events, event->data, 0};
+      set[fd] = EpollInterest{event->events, event->data, 0, 0, false};
       return 0;
     case EPOLL_CTL_MOD:
       if (event == nullptr) return fail(EFAULT);
       if (!set.contains(fd)) return fail(ENOENT);
-      set[fd] = {event->events, event->data, 0};
+      set[fd] = EpollInterest{event->events, event->data, 0, 0, false};
       return 0;
     case EPOLL_CTL_DEL:
       if (set.erase(fd) == 0) return fail(ENOENT);
@@ -425,24 +463,46 @@ int fg_epoll_ctl(Stack& stack, int epfd, int op, int fd, epoll_event* event) {
 
 int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, int timeout) {
   (void)timeout;
+  if (stack.slot(epfd) == nullptr) return fail(EBADF);
   SocketSlot* e = slot_of(stack, epfd, SocketKind::epoll);
-  if (e == nullptr) return fail(EBADF);
+  if (e == nullptr) return fail(EINVAL);
   if (events == nullptr || maxevents <= 0) return fail(EINVAL);
+  EpollSet& set = stack.epoll_sets().at(e->id);
+  // Scan round-robin from after the last descriptor reported, so that when more are ready
+  // than maxevents the others get their turn next time (Linux rotates its ready list).
+  std::vector<int> order;
+  order.reserve(set.interest.size());
+  for (auto it = set.interest.upper_bound(set.resume_after); it != set.interest.end(); ++it)
+    order.push_back(it->first);
+  for (auto it = set.interest.begin();
+       it != set.interest.end() && it->first <= set.resume_after; ++it)
+    order.push_back(it->first);
   int n = 0;
-  for (auto& [fd, interest] : stack.epoll_sets().at(e->id).interest) {
+  for (int fd : order) {
     if (n == maxevents) break;
+    EpollInterest& interest = set.interest.at(fd);
+    if (interest.disarmed) continue;
     // EPOLLERR and EPOLLHUP are always reported, as by the kernel.
     const uint32_t wanted = interest.events | EPOLLERR | EPOLLHUP;
     const uint32_t ready = readiness(stack, fd) & wanted;
-    if ((interest.events & EPOLLET) != 0) {
-      const uint32_t fresh = ready & ~interest.last_ready;
-      interest.last_ready = ready;
-      if (fresh == 0) continue;
+    if (ready == 0) {
+      interest.last_ready = 0;
+      continue;
     }
-    if (ready == 0) continue;
+    if ((interest.events & EPOLLET) != 0) {
+      // Edge-triggered: report again only when something happened since the last report:
+      // a new readiness bit, or a new event on the socket (more data, a freed send buffer).
+      const uint64_t signature = event_signature(stack, fd);
+      const bool fresh = (ready & ~interest.last_ready) != 0 || signature != interest.last_signature;
+      interest.last_ready = ready;
+      interest.last_signature = signature;
+      if (!fresh) continue;
+    }
+    if ((interest.events & EPOLLONESHOT) != 0) interest.disarmed = true;
     events[n].events = ready;
     events[n].data = interest.data;
     ++n;
+    set.resume_after = fd;
   }
   return n;
 }

@@ -53,6 +53,7 @@ void Udp::on_datagram(const InboundDatagram& d, Instant now) {
   s->receive_queue.push_back(
       UdpDatagram{d.repr.src, udp->src_port, {udp->payload.begin(), udp->payload.end()}});
   s->queued_bytes += udp->payload.size();
+  ++s->datagrams_queued;
   counters_.count(Event::udp_datagrams_received);
 }
 

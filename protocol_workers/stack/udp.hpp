@@ -29,6 +29,7 @@ struct UdpSocket {
   uint16_t local_port = 0;
   std::deque<UdpDatagram> receive_queue;
   size_t queued_bytes = 0;
+  uint64_t datagrams_queued = 0;  // ever (edge-triggered epoll)
   size_t receive_buffer = 0;  // SO_RCVBUF: payload bytes that may wait in receive_queue
   int pending_error = 0;      // SO_ERROR: from an ICMP error about a datagram we sent
 };

@@ -187,6 +187,7 @@ long Connection::receive(wire::MutableBytes out, bool peek, Instant now) {
     if (!peek) {
       bytes_read_ += n;
       maybe_window_update(now);
+      release_buffers_if_idle();
     }
     return static_cast<long>(n);
   }
@@ -291,7 +292,10 @@ void Connection::to_closed(int error) {
   host_.on_closed(*this);
 }
 
-void Connection::release_buffers_if_idle() { send_buffer_.shrink_if_empty(); }
+void Connection::release_buffers_if_idle() {
+  send_buffer_.shrink_if_empty();
+  receive_buffer_.shrink_if_empty();
+}
 
 bool Connection::readable() const {
   return receive_buffer_.size() > 0 || fin_received_ || error_ != 0 ||

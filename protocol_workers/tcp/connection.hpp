@@ -165,7 +165,19 @@ class Connection {
   bool passive() const { return passive_; }
   bool orphaned() const { return orphaned_; }
   ConnectionInfo info() const;
-  ConnectionOptions& options() { return options_; }
+  const ConnectionOptions& options() const { return options_; }
+  // Socket options changed (setsockopt): keepalive timers follow at once.
+  void set_options(const ConnectionOptions& o, Instant now) {
+    options_ = o;
+    restart_keepalive(now);
+  }
+  // Changes whenever something happens that an edge-triggered epoll must report again: data
+  // or FIN arriving, acknowledged data freeing send space, an error, a state change.
+  uint64_t event_signature() const {
+    return (bytes_read_ + receive_buffer_.size()) * 0x9e3779b97f4a7c15ull ^
+           bytes_acked_ * 0xc2b2ae3d27d4eb4full ^ (uint64_t{fin_received_} << 1) ^
+           (uint64_t(error_ != 0) << 2) ^ (uint64_t(static_cast<uint8_t>(state_)) << 3);
+  }
   // For TIME-WAIT records and RFC 6191 reuse.
   SeqNum snd_nxt() const { return snd_.nxt; }
   SeqNum rcv_nxt() const { return rcv_.nxt; }

@@ -85,6 +85,10 @@ class ReceiveBuffer {
     data_.shrink_to_fit();
     head_ = 0;
   }
+  // Releases memory when everything was read, so idle connections stay small (C1M).
+  void shrink_if_empty() {
+    if (size() == 0) clear();
+  }
 
  private:
   std::vector<std::byte> data_;

@@ -392,6 +392,7 @@ void Tcp::on_established(Connection& c) {
     e->in_syn_queue = false;
   }
   e->listener->accept_queue.push_back(id_of(c));
+  ++e->listener->enqueued;
 }
 
 void Tcp::on_time_wait(Connection& c) {
@@ -537,6 +538,7 @@ int Tcp::accept(int id, TcpEndpoint* peer, Instant now) {
   const int new_id = next_socket_id_++;
   TcpSocket ns;
   ns.options = sockets_.at(id).options;
+  ns.reuse_address = sockets_.at(id).reuse_address;
   ns.bound = true;
   ns.local_address = e.conn->tuple().local_ip;
   ns.local_port = e.conn->tuple().local_port;
@@ -714,6 +716,27 @@ uint32_t Tcp::poll_events(int id) const {
   if (c.hung_up()) ev |= EPOLLHUP;
   if (c.pending_error() != 0) ev |= EPOLLERR;
   return ev;
+}
+
+uint64_t Tcp::event_signature(int id) const {
+  auto it = sockets_.find(id);
+  if (it == sockets_.end()) return 0;
+  const TcpSocket& s = it->second;
+  if (s.listener) return s.listener->enqueued;
+  if (!s.connection) return 0;
+  auto e = entries_.find(*s.connection);
+  return e == entries_.end() ? 1 : e->second.conn->event_signature();
+}
+
+void Tcp::apply_options(int id, Instant now) {
+  now_ = now;
+  TcpSocket* s = socket(id);
+  if (s == nullptr || !s->connection) return;
+  auto e = entries_.find(*s->connection);
+  if (e == entries_.end()) return;
+  e->second.conn->set_options(s->options, now);
+  touched_.push_back(e->first);
+  finish(now);
 }
 
 }  // namespace flowgate::tcp

@@ -46,6 +46,7 @@ struct Listener {
   uint16_t port = 0;
   uint32_t backlog = 0;
   uint32_t syn_queue = 0;                // passive connections in SYN-RECEIVED
+  uint64_t enqueued = 0;                 // connections ever queued (edge-triggered epoll)
   std::deque<uint64_t> accept_queue;     // established, not yet accepted (connection ids)
 };
 
@@ -97,6 +98,9 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   int peer_endpoint(int id, TcpEndpoint* out) const;
   // epoll-style readiness bits (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
   uint32_t poll_events(int id) const;
+  uint64_t event_signature(int id) const;
+  // Applies changed socket options to the socket's connection, if it has one.
+  void apply_options(int id, Instant now);
   TcpSocket* socket(int id);
   Connection* connection_of(int id);
   int take_error(int id);

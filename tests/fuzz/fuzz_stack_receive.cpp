@@ -9,8 +9,14 @@
 // reach every layer.
 //
 // Input: a sequence of records, at most kMaxFrames, read until the input runs out:
-//   u8 delay code | u16 frame length (big endian) | frame bytes (cut short by the input's end)
-// Each frame goes to Stack::receive(); whatever the echo socket received is sent back; then
+//   u8 delay code | u16 flag + 15-bit frame length (big endian) | frame bytes (cut short by
+//   the input's end)
+// The flag (the top bit) asks for an ACK fix-up: if the frame is an unfragmented TCP segment
+// and the stack has sent on that connection, its acknowledgment number becomes the stack's
+// SND.NXT and its checksum is recomputed. The stack's ISNs are fixed but not guessable, so
+// without this a captured handshake could never be completed; with it, the real captures in
+// the corpus and the fuzzer's mutations of them reach ESTABLISHED and beyond.
+// Each frame goes to Stack::receive(); whatever the echo sockets received is sent back; then
 // the manual clock moves by the delay (code < 100: that many ms; else (code - 99) * 500 ms, up
 // to 78 s, past the reassembly timeout and the ARP reachable time), running poll() at every
 // deadline on the way as the worker loop does.
@@ -35,6 +41,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "stack/clock.hpp"
@@ -44,6 +52,7 @@
 #include "stack/socket_api.hpp"
 #include "stack/stack.hpp"
 #include "wire/arp.hpp"
+#include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
@@ -78,6 +87,8 @@ using flowgate::wire::UdpRepr;
 
 constexpr size_t kMaxFrames = 32;
 constexpr size_t kRecordHeaderLen = 3;
+constexpr uint16_t kFixAckFlag = 0x8000;
+constexpr uint16_t kLengthMask = 0x7fff;
 constexpr uint16_t kEchoPort = 7;
 constexpr uint16_t kTcpEchoPort = 8080;
 constexpr size_t kMaxTcpConnections = 16;
@@ -140,6 +151,14 @@ class CheckingLink final : public flowgate::Link {
   bool transmit(Bytes frame) override {
     check_frame(frame);
     return true;
+  }
+
+  // The stack's SND.NXT towards (peer address, peer port, our port), as far as its segments
+  // showed it; nullopt when it sent nothing there.
+  std::optional<uint32_t> snd_nxt(uint32_t peer, uint16_t peer_port, uint16_t our_port) const {
+    auto it = snd_nxt_.find({peer, peer_port, our_port});
+    if (it == snd_nxt_.end()) return std::nullopt;
+    return it->second;
   }
 
  private:
@@ -257,6 +276,13 @@ class CheckingLink final : public flowgate::Link {
     require(
         syn || (!repr->options.mss && !repr->options.window_scale && !repr->options.sack_permitted),
         "sent a SYN-only TCP option on a segment without SYN");
+    // What the peer would acknowledge after this segment: SEG.SEQ + SEG.LEN, where SYN and
+    // FIN count one each (RFC 9293 3.4). A SYN starts afresh; a retransmission (ending at or
+    // before what was already sent, compared modulo 2^32) does not move it back.
+    const uint32_t end = repr->seq + static_cast<uint32_t>(repr->payload.size()) + (syn ? 1u : 0u) +
+                         (repr->flags.has(TcpFlag::fin) ? 1u : 0u);
+    auto [it, inserted] = snd_nxt_.try_emplace({ip.dst.value, repr->dst_port, repr->src_port}, end);
+    if (!inserted && (syn || static_cast<int32_t>(end - it->second) > 0)) it->second = end;
   }
 
   void check_icmp(const Ipv4Repr& ip, Bytes payload) {
@@ -301,6 +327,7 @@ class CheckingLink final : public flowgate::Link {
 
   const StackConfig& config_;
   std::map<uint16_t, std::vector<std::byte>> partial_;  // by IPv4 identification
+  std::map<std::tuple<uint32_t, uint16_t, uint16_t>, uint32_t> snd_nxt_;
 };
 
 // Returns every datagram the echo socket holds to its sender, as a UDP echo server would.
@@ -382,6 +409,29 @@ class TcpEcho {
   std::vector<int> connections_;
 };
 
+// The ACK fix-up (see the input format above), in place on a copy of the frame.
+void fix_ack(std::vector<std::byte>& frame, const CheckingLink& link) {
+  auto eth = EthernetReader::check(Bytes(frame));
+  if (!eth || eth->ethertype() != static_cast<uint16_t>(EtherType::ipv4)) return;
+  auto ip = Ipv4Reader::check(eth->payload());
+  if (!ip || ip->is_fragment() || ip->protocol() != static_cast<uint8_t>(IpProtocol::tcp)) return;
+  auto tcp = TcpReader::check(ip->payload());
+  if (!tcp) return;
+  const auto ack = link.snd_nxt(ip->src().value, tcp->src_port(), tcp->dst_port());
+  if (!ack) return;
+  const size_t tcp_offset = eth->header_len() + ip->header_len();
+  const size_t tcp_len = ip->payload().size();
+  const flowgate::wire::MutableBytes segment(frame.data() + tcp_offset, tcp_len);
+  flowgate::wire::store_be32(segment, TcpReader::kAckOffset, *ack);
+  flowgate::wire::store_be16(segment, TcpReader::kChecksumOffset, 0);
+  flowgate::wire::ChecksumAccumulator sum;
+  flowgate::wire::add_pseudo_header(sum, ip->src(), ip->dst(),
+                                    static_cast<uint8_t>(IpProtocol::tcp),
+                                    static_cast<uint16_t>(tcp_len));
+  sum.add(Bytes(segment));
+  flowgate::wire::store_be16(segment, TcpReader::kChecksumOffset, sum.finish());
+}
+
 void poll_at(Stack& stack, ManualClock& clock) {
   stack.poll();
   const auto next = stack.next_deadline();
@@ -421,17 +471,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       "bind() to the echo port");
   TcpEcho<Stack> tcp_echo(stack);
   std::vector<std::byte> buffer(65536);
+  std::vector<std::byte> frame;
 
   const Bytes input(reinterpret_cast<const std::byte*>(data), size);
   size_t off = 0;
   for (size_t frames = 0; frames < kMaxFrames && size - off >= kRecordHeaderLen; ++frames) {
     const uint8_t delay_code = flowgate::wire::load_u8(input, off);
-    const size_t len = flowgate::wire::load_be16(input, off + 1);
+    const uint16_t len_field = flowgate::wire::load_be16(input, off + 1);
+    const size_t len = len_field & kLengthMask;
     off += kRecordHeaderLen;
-    const Bytes frame = input.subspan(off, std::min(len, size - off));
-    off += frame.size();
+    const Bytes bytes = input.subspan(off, std::min(len, size - off));
+    off += bytes.size();
 
-    stack.receive(frame);
+    if ((len_field & kFixAckFlag) != 0) {
+      frame.assign(bytes.begin(), bytes.end());
+      fix_ack(frame, link);
+      stack.receive(Bytes(frame));
+    } else {
+      stack.receive(bytes);
+    }
     echo(stack, fd, buffer);
     tcp_echo.run(buffer);
     advance(stack, clock, delay_of(delay_code));

@@ -15,9 +15,10 @@ writes one file per input into CORPUS_DIR/<target>/:
                        destination addresses the checksum's pseudo-header needs
   fuzz_stack_receive   the frames addressed to the fuzzed stack (02:00:00:00:00:01 or
                        broadcast), each alone, plus sequences: every fragmented datagram,
-                       each TCP connection, all ARP, and a first fragment left to time out.
-                       Format: records of u8 delay code, u16 length, frame (see
-                       fuzz_stack_receive.cpp); delays are the capture's own, in ms.
+                       each TCP connection (with the ACK fix-up flag), all ARP, and a first
+                       fragment left to time out. Format: records of u8 delay code, u16 flag
+                       and length, frame (see fuzz_stack_receive.cpp); delays are the
+                       capture's own, in ms.
 
 File names are a label and a content hash, so identical inputs collapse into one file.
 """
@@ -42,6 +43,9 @@ TARGETS = ["fuzz_ethernet", "fuzz_arp", "fuzz_ipv4", "fuzz_icmp", "fuzz_udp", "f
 # past the 30 s reassembly timeout.
 MAX_MS_CODE = 99
 TIMEOUT_CODE = 255
+# fuzz_stack_receive record length field: the top bit asks for the TCP ACK fix-up.
+FIX_ACK_FLAG = 0x8000
+LENGTH_MASK = 0x7FFF
 
 
 def read_pcap(path):
@@ -193,8 +197,10 @@ def reassemble(fragments):
     return None
 
 
-def stack_input(frames, delays=None):
-    """fuzz_stack_receive's record format for a sequence of frames."""
+def stack_input(frames, delays=None, fix_ack=False):
+    """fuzz_stack_receive's record format for a sequence of frames. With fix_ack, each
+    record asks the target to set a TCP segment's acknowledgment number to the stack's own
+    SND.NXT, so a captured connection completes against the stack's ISN."""
     out = b""
     for i, f in enumerate(frames):
         if delays is not None:
@@ -203,7 +209,10 @@ def stack_input(frames, delays=None):
             code = min(MAX_MS_CODE, int((frames[i + 1].ts - f.ts) * 1000))
         else:
             code = 1
-        out += struct.pack("!BH", code, len(f.raw)) + f.raw
+        if len(f.raw) > LENGTH_MASK:
+            raise SystemExit(f"a {len(f.raw)}-byte frame does not fit the record format")
+        length = len(f.raw) | (FIX_ACK_FLAG if fix_ack else 0)
+        out += struct.pack("!BH", code, length) + f.raw
     return out
 
 
@@ -245,24 +254,20 @@ def main():
     tcp_flows = {}
     for f in frames:
         corpus.add("fuzz_ethernet", f.label(), f.raw)
+        if f.to_stack():
+            corpus.add("fuzz_stack_receive", f.label(), stack_input([f]))
         if f.ethertype == ETH_ARP:
             corpus.add("fuzz_arp", f.label(), f.payload)
         ip = f.ip
-        if ip is not None:
-            corpus.add("fuzz_ipv4", f.label(), ip.bytes)
-            if ip.is_fragment():
-                fragments.setdefault(ip.key(), []).append(f)
-                continue
-            datagrams = [(ip.proto, ip.src, ip.dst, ip.body, f)]
-        else:
-            datagrams = []
-        for proto, src, dst, body, frame in datagrams:
-            add_transport(corpus, proto, src, dst, body)
-            if proto == PROTO_TCP and frame.to_stack():
-                ports = body[0:4]
-                tcp_flows.setdefault((src, dst, ports), []).append(frame)
-        if f.to_stack():
-            corpus.add("fuzz_stack_receive", f.label(), stack_input([f]))
+        if ip is None:
+            continue
+        corpus.add("fuzz_ipv4", f.label(), ip.bytes)
+        if ip.is_fragment():
+            fragments.setdefault(ip.key(), []).append(f)
+            continue
+        add_transport(corpus, ip.proto, ip.src, ip.dst, ip.body)
+        if ip.proto == PROTO_TCP and f.to_stack():
+            tcp_flows.setdefault((ip.src, ip.dst, ip.body[0:4]), []).append(f)
 
     for (src, dst, proto, _), group in fragments.items():
         body = reassemble([g.ip for g in group])
@@ -277,8 +282,8 @@ def main():
             corpus.add("fuzz_stack_receive", "fragment-timeout-" + label,
                        stack_input(first, delays=[TIMEOUT_CODE]))
 
-    for (_, _, _), group in tcp_flows.items():
-        corpus.add("fuzz_stack_receive", "tcp-connection", stack_input(group))
+    for group in tcp_flows.values():
+        corpus.add("fuzz_stack_receive", "tcp-connection", stack_input(group, fix_ack=True))
     arp_to_stack = [f for f in frames if f.ethertype == ETH_ARP and f.to_stack()]
     if arp_to_stack:
         corpus.add("fuzz_stack_receive", "arp-sequence", stack_input(arp_to_stack))

@@ -5,7 +5,8 @@
 #
 # Usage: lower_stack_test.sh PATH/TO/flowgate
 # Needs root: without it the test is skipped (exit 77). Installs nothing; it needs iproute2,
-# iputils-ping, arping, netcat-openbsd, ethtool, tcpdump and procps (timeout: coreutils).
+# iputils-ping, arping, netcat-openbsd (not -traditional: -W is used), ethtool and tcpdump,
+# besides what every Debian system has (coreutils, diffutils, mawk).
 #
 # Every load is bounded in count and time, and a trap stops flowgate and tcpdump and removes
 # the lab however the script ends. Failed checks are listed at the end; exit 1 if any.
@@ -27,9 +28,12 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 77
 fi
 missing=()
-for tool in ip ethtool arping ping nc tcpdump timeout nstat; do
+for tool in ip ethtool arping ping nc tcpdump timeout; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+if command -v nc >/dev/null 2>&1 && ! nc -h 2>&1 | grep -q OpenBSD; then
+  missing+=("nc (OpenBSD netcat)")
+fi
 if ((${#missing[@]})); then
   echo "FAIL: missing tools: ${missing[*]}" >&2
   echo "  (Debian: apt-get install iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps)" >&2
@@ -112,6 +116,29 @@ wait_for() {
   return 1
 }
 
+# The command line: help, and a bad argument named with exit status 2 (no lab needed).
+help_out=$("$flowgate" standalone --help 2>&1)
+if [[ $? -eq 0 && $help_out == *--interface* && $help_out == *AF_XDP* ]]; then
+  pass "flowgate standalone --help"
+else
+  fail "flowgate standalone --help: unexpected output or status"
+fi
+expect_usage_error() {  # expect_usage_error WHAT-THE-MESSAGE-NAMES ARGS...
+  local named=$1 out rc
+  shift
+  out=$("$flowgate" "$@" 2>&1)
+  rc=$?
+  if [[ $rc -eq 2 && $out == *"$named"* ]]; then
+    pass "flowgate $*: exit 2 naming $named"
+  else
+    fail "flowgate $*: expected exit 2 naming $named, got $rc: $out"
+  fi
+}
+expect_usage_error --address standalone --interface lo --address 198.18.0.1
+expect_usage_error --udp-echo standalone --interface lo --address 198.18.0.1/24 --udp-echo 0
+expect_usage_error "'nosuch-fg0' not found" standalone --interface nosuch-fg0 --address 198.18.0.1/24
+expect_usage_error "unknown command" frobnicate
+
 # ---------------------------------------------------------------------------------------
 log "building lab $lab_name"
 if ! lab_env=$("$lab_sh" up "$lab_name" 2>"$work/lab.err"); then
@@ -125,7 +152,10 @@ log "lab: $LAB_GATEWAY_IF ($LAB_GATEWAY_MAC) <-> $LAB_PEER_IF in namespace $LAB_
 
 # Every frame on the peer's side of the link, with link-level headers, checksums verified
 # by tcpdump (-vv). Started first, so it also sees the control checks below.
-peer tcpdump -i "$LAB_PEER_IF" -n -e -vv -l >"$work/tcpdump.txt" 2>"$work/tcpdump.err" &
+# Not through peer(): a function in the background runs in a subshell, and $! would be
+# that subshell's pid instead of tcpdump's.
+ip netns exec "$LAB_NETNS" tcpdump -i "$LAB_PEER_IF" -n -e -vv -l \
+  >"$work/tcpdump.txt" 2>"$work/tcpdump.err" &
 tcpdump_pid=$!
 if ! wait_for 10 grep -q "listening on" "$work/tcpdump.err"; then
   fail "tcpdump did not start in $LAB_NETNS: $(head -c 500 "$work/tcpdump.err")"
@@ -207,7 +237,7 @@ done
 # UDP discard (RFC 863): taken in silence.
 printf 'discard me\n' >"$work/discard.in"
 peer timeout 3 nc -u -W 1 -w 1 "$GW_IP" 9 < <(feed "$work/discard.in" 2 2>/dev/null) \
-  >"$work/discard.out" 2>&1
+  >"$work/discard.out" 2>"$work/discard.err"
 if wait_for 3 test "$(counter udp_discard_9_received)" -ge 1; then
   pass "udp discard: datagram received and dropped"
 else
@@ -304,8 +334,8 @@ if [[ $from_gw -eq $sent ]]; then
 else
   fail "tcpdump saw $from_gw frames from $LAB_GATEWAY_MAC, flowgate sent $sent (the kernel spoke, or frames were lost)"
 fi
-grep -q " 0 packets dropped by kernel" "$work/tcpdump.err" ||
-  log "note: tcpdump reports dropped packets: $(grep dropped "$work/tcpdump.err")"
+grep -q "^0 packets dropped by kernel" "$work/tcpdump.err" ||
+  log "note: tcpdump: $(grep -E "dropped|captured" "$work/tcpdump.err" | tr "\n" " ")"
 
 log "done in $(($(date +%s) - started)) s"
 if ((${#failures[@]})); then
