@@ -20,7 +20,7 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DFLOWGATE_
 ninja -C "$root/build-fuzz" -j "$jobs"
 
 echo "== fuzz targets (bounded time each) =="
-(cd "$root/build-fuzz" && ctest -L fuzz --output-on-failure)
+(cd "$root/build-fuzz" && ctest -L fuzz --output-on-failure -j "$jobs")
 
 echo "== unit and integration tests =="
 cd "$root/build"

@@ -150,11 +150,14 @@ void Connection::apply_peer_syn_options(const wire::TcpOptions& o, bool syn_ack)
 void Connection::enter_established(Instant now) {
   state_ = TcpState::established;
   counters_.count(Event::tcp_established);
-  if (rtx_timeouts_ > 0) rto_.on_established_after_syn_timeout();
+  const bool handshake_lost = rtx_timeouts_ > 0;
+  if (handshake_lost) rto_.on_established_after_syn_timeout();
   rtx_timeouts_ = 0;
+  // RFC 5681 3.1 / RFC 6928: "if the SYN or SYN/ACK is lost, the initial window used by a
+  // sender after a correctly transmitted SYN MUST be one segment".
   cc_ = make_congestion_control(config_.cubic ? CongestionAlgorithm::cubic
                                               : CongestionAlgorithm::newreno,
-                                smss_, initial_window(smss_));
+                                smss_, handshake_lost ? smss_ : initial_window(smss_));
   restart_keepalive(now);
   host_.on_established(*this);
 }

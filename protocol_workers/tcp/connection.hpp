@@ -128,7 +128,9 @@ class Connection {
   // --- segment arrival (tcp_input.cpp) ---
   void on_segment(const Segment& seg, Instant now);
   // An ICMP error about this connection (RFC 1122 4.2.3.9, RFC 1191 for PMTU).
-  void on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu, Instant now);
+  // `quoted_seq` is the sequence number of the segment the error quotes.
+  void on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu, SeqNum quoted_seq,
+                     Instant now);
 
   // --- timers (tcp_timers.cpp) ---
   void on_timer(Instant now);
@@ -308,6 +310,10 @@ class Connection {
   std::optional<Instant> delack_deadline_;
   uint32_t segments_unacked_ = 0;  // full-sized segments received since our last ACK
   bool ack_now_ = false;           // an ACK is owed at the end of this event
+  bool force_send_ = false;        // the SWS override timer fired: send what the window allows
+  bool one_segment_ = false;       // RFC 1191 6.5: resend a single segment after a PMTU drop
+  bool zero_window_rtx_ = false;   // RTOs turned into probes of a window shrunk to zero
+  bool heard_since_timeout_ = false;  // the peer sent something since our last RTO
   std::optional<Instant> keepalive_deadline_;
   uint32_t keepalive_probes_ = 0;
   std::optional<Instant> orphan_deadline_;  // FIN-WAIT-2 after close(): don't wait forever

@@ -301,9 +301,10 @@ void Tcp::on_icmp_error(const IcmpErrorReport& report, Instant now) {
   const FourTuple tuple{report.quoted_src, src_port, report.quoted_dst, dst_port};
   auto it = demux_.find(tuple);
   if (it == demux_.end()) return;
+  const SeqNum quoted_seq(wire::load_be32(report.quoted_transport, 4));
   entries_.at(it->second).conn->on_icmp_error(report.type, report.code,
                                               static_cast<uint16_t>(report.rest_of_header & 0xffff),
-                                              now);
+                                              quoted_seq, now);
   touched_.push_back(it->second);
   finish(now);
 }

@@ -111,6 +111,7 @@ bool Connection::acceptable(const Segment& seg) const {
 void Connection::on_segment_synchronized(const Segment& seg, Instant now) {
   const auto& f = seg.tcp.flags;
   restart_keepalive(now);
+  heard_since_timeout_ = true;
 
   // A retransmitted SYN while we are in SYN-RECEIVED: our SYN-ACK was lost; send it again.
   if (state_ == TcpState::syn_received && f.has(TcpFlag::syn) && !f.has(TcpFlag::ack) &&
@@ -309,6 +310,14 @@ void Connection::update_send_window(const Segment& seg) {
     if (snd_.wnd > 0) {
       persist_deadline_.reset();
       persist_backoff_ = 0;
+      if (zero_window_rtx_) {
+        // The window reopened after our retransmissions served as probes: everything
+        // outstanding may have been refused, so send it again from SND.UNA now rather
+        // than after another backed-off timeout.
+        zero_window_rtx_ = false;
+        snd_.nxt = snd_.una;
+        rtt_probe_.reset();
+      }
     }
   }
 }
@@ -344,7 +353,8 @@ void Connection::on_new_ack(const Segment& seg, uint32_t acked, Instant now) {
       if (data_acked >= smss_) recovery_cwnd_ += smss_;
       retransmit_first(now);
     }
-  } else if (cc_) {
+  } else if (cc_ && !(ecn_ok_ && seg.tcp.flags.has(TcpFlag::ece))) {
+    // RFC 3168 6.1.2: no window growth in response to an ACK carrying ECE.
     cc_->on_ack(now, data_acked, rto_.srtt(), flight_size());
   }
   // RFC 6298 5.2/5.3: stop the timer when everything is acknowledged, else restart it.
@@ -540,9 +550,13 @@ void Connection::challenge_ack(Instant now) {
   send_ack(now);
 }
 
-void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu, Instant now) {
+void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu,
+                               SeqNum quoted_seq, Instant now) {
   using wire::IcmpType;
   using wire::IcmpUnreachableCode;
+  // RFC 5927 4.1: act only on errors quoting data we have in flight, so a blind attacker
+  // must guess a sequence number in [SND.UNA, SND.NXT) as for a RST.
+  if (!(snd_.una <= quoted_seq && quoted_seq < snd_.max)) return;
   if (type == static_cast<uint8_t>(IcmpType::destination_unreachable) &&
       code == static_cast<uint8_t>(IcmpUnreachableCode::fragmentation_needed)) {
     // RFC 1191: lower the MSS to fit the next hop, never below our floor (an attacker could
@@ -553,7 +567,17 @@ void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu
       smss_ = clamped;
       if (cc_) cc_->set_mss(smss_);
       counters_.count(Event::tcp_pmtu_updates);
-      if (snd_.max > snd_.una) retransmit_first(now);
+      // RFC 1191 6.5: resend what was in flight at the new size; this is not a congestion
+      // signal, so cwnd is left alone (no RTO, no recovery).
+      if (snd_.max > snd_.una) {
+        // "only one segment should be retransmitted until acknowledgements begin to arrive
+        // again": go back to SND.UNA, send one segment; ACKs then pull the rest out.
+        snd_.nxt = snd_.una;
+        rtt_probe_.reset();
+        one_segment_ = true;
+        output(now);
+        one_segment_ = false;
+      }
     }
     return;
   }

@@ -87,7 +87,8 @@ void Connection::send_segment(SeqNum seq, TcpFlags flags, size_t buffer_offset, 
   if (ecn_ok_) {
     if (ece_pending_) r.flags |= TcpFlag::ece;
     const bool new_data = len > 0 && seq >= snd_.max;
-    if (len > 0 && cwr_pending_) {
+    // RFC 3168 6.1.2: CWR goes on the first new data segment, never on a retransmission.
+    if (new_data && cwr_pending_) {
       r.flags |= TcpFlag::cwr;
       cwr_pending_ = false;
     }
@@ -132,12 +133,18 @@ void Connection::maybe_window_update(Instant now) {
     return;
   const uint32_t previous =
       rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
-  const uint32_t space = static_cast<uint32_t>(receive_buffer_.free_space());
+  const uint8_t shift = wscale_ok_ ? rcv_wscale_ : 0;
   const uint32_t capacity = static_cast<uint32_t>(receive_buffer_.capacity());
-  // Tell the peer when reading opened the window by a useful amount: from (nearly) closed to
-  // at least one MSS, or by half the buffer (RFC 9293 3.8.6.2.2).
-  if ((previous < our_mss_ && space >= our_mss_) ||
-      (space > previous && space - previous >= capacity / 2))
+  uint32_t space = static_cast<uint32_t>(receive_buffer_.free_space());
+  const uint32_t held = static_cast<uint32_t>(out_of_order_.held_bytes());
+  space = space > held ? space - held : 0;
+  // The window we could advertise (advertise_window()'s cap) — not the raw free space, or
+  // an unscaled connection would send a duplicate ACK after every read.
+  space = std::min<uint32_t>(space, uint32_t{65535} << shift);
+  if (space <= previous) return;
+  // Tell the peer when reading opened the window by a useful amount: from below one MSS to
+  // at least one, or by half the buffer (RFC 9293 3.8.6.2.2).
+  if ((previous < our_mss_ && space >= our_mss_) || space - previous >= capacity / 2)
     send_ack(now);
 }
 
@@ -186,7 +193,7 @@ void Connection::output(Instant now) {
     if (len < unsent && len < smss_) {
       // RFC 9293 3.8.6.2.1 (sender silly-window avoidance): with more data waiting, send a
       // less-than-full segment only if it is at least half the largest window offered.
-      if (len < snd_.max_wnd / 2) break;
+      if (len < snd_.max_wnd / 2 && !force_send_) break;
     } else if (len == unsent && len < smss_ && len > 0 && !fin_here) {
       // Nagle (RFC 896, RFC 9293 3.7.4): a small final piece waits while earlier data is
       // unacknowledged, unless TCP_NODELAY.
@@ -212,12 +219,16 @@ void Connection::output(Instant now) {
     }
     snd_.max = seq_max(snd_.max, snd_.nxt);
     if (!rtx_deadline_) restart_retransmit_timer(now);
-    if (fin_here) break;
+    if (fin_here || one_segment_) break;
   }
   // Data waits for a window the peer closed and nothing is in flight to bring an ACK: the
   // persist timer probes (RFC 9293 3.8.6.1), so a lost window update cannot deadlock us.
+  // Data waits — for a window the peer closed, or held back by silly-window avoidance — and
+  // nothing is in flight to bring an ACK: the persist timer probes (RFC 9293 3.8.6.1) or, for
+  // a small open window, forces the segment out (the override timeout of RFC 9293
+  // 3.8.6.2.1 / RFC 1122 4.2.3.4), so neither can stall us for good.
   const uint32_t sent = static_cast<uint32_t>(snd_.nxt - snd_.una);
-  if (snd_.wnd == 0 && send_buffer_.size() > sent && snd_.max == snd_.una && !persist_deadline_)
+  if (send_buffer_.size() > sent && snd_.max == snd_.una && !persist_deadline_)
     persist_deadline_ = now + rto_.rto();
   if (ack_now_) send_ack(now);
 }

@@ -73,6 +73,23 @@ void Connection::on_retransmit_timeout(Instant now) {
       break;
   }
   if (snd_.max == snd_.una) return;  // nothing outstanding any more
+  if (snd_.wnd == 0) {
+    // The peer shrank its window to zero with our data outstanding. Our retransmissions
+    // become window probes; RFC 1122 4.2.2.17: the connection stays open as long as the peer
+    // keeps answering them, so answered timeouts do not count towards giving up.
+    if (heard_since_timeout_ && rtx_timeouts_ > 0) --rtx_timeouts_;
+    heard_since_timeout_ = false;
+    if (rtx_timeouts_ > kMaxDataRetransmissions) {
+      to_closed(ETIMEDOUT);
+      return;
+    }
+    rto_.on_timeout();
+    counters_.count(Event::tcp_zero_window_probes);
+    zero_window_rtx_ = true;
+    retransmit_first(now);
+    return;
+  }
+  heard_since_timeout_ = false;
   if (rtx_timeouts_ > kMaxDataRetransmissions) {
     to_closed(ETIMEDOUT);
     return;
@@ -96,7 +113,9 @@ void Connection::on_retransmit_timeout(Instant now) {
 void Connection::on_persist_timeout(Instant now) {
   persist_deadline_.reset();
   if (snd_.wnd > 0) {
+    force_send_ = true;
     output(now);
+    force_send_ = false;
     return;
   }
   counters_.count(Event::tcp_zero_window_probes);

@@ -3,10 +3,9 @@
 // Each input builds a fresh Stack (so runs are deterministic and independent) with the lab
 // configuration: 02:00:00:00:00:01 / 198.18.0.1/24, a static neighbour 198.18.0.2 at
 // 02:00:00:00:00:02 (so replies to it leave at once, without ARP), and a UDP echo socket on
-// port 7 opened through the POSIX-like API. Where the Stack has TCP, also a fixed TCP key (so
-// ISNs and SYN cookies repeat) and a TCP echo listener on port 8080. The seed corpus is
-// captured from real tools with exactly these addresses (see make_corpus.sh), so its frames
-// reach every layer.
+// port 7 and a TCP echo listener on port 8080, both opened through the POSIX-like API; the
+// TCP key is fixed so ISNs and SYN cookies repeat. The seed corpus is captured from real
+// tools with exactly these addresses (see make_corpus.sh), so its frames reach every layer.
 //
 // Input: a sequence of records, at most kMaxFrames, read until the input runs out:
 //   u8 delay code | u16 flag + 15-bit frame length (big endian) | frame bytes (cut short by
@@ -105,19 +104,12 @@ void require(bool ok, const char* what) {
   if (!ok) fail(what);
 }
 
-// A fixed TCP secret key where the config has one (TCP is being added to the Stack): with a
-// random key, ISNs and SYN cookies would differ from run to run and no finding would replay.
-template <typename Config>
-void fix_tcp_key(Config& c) {
-  if constexpr (requires { c.secret_key = std::array<uint8_t, 16>{}; }) {
-    c.secret_key = std::array<uint8_t, 16>{0x66, 0x6c, 0x6f, 0x77, 0x67, 0x61, 0x74, 0x65,
-                                           0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x6b, 0x65, 0x79};
-  }
-}
-
 StackConfig lab_config() {
   StackConfig c;
-  fix_tcp_key(c);
+  // A fixed TCP key: with a random one, ISNs and SYN cookies would differ from run to run
+  // and no finding would replay.
+  c.secret_key = std::array<uint8_t, 16>{0x66, 0x6c, 0x6f, 0x77, 0x67, 0x61, 0x74, 0x65,
+                                         0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x6b, 0x65, 0x79};
   c.mac = MacAddress{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
   c.address = {Ipv4Address::from_octets(198, 18, 0, 1), 24};
   c.arp.static_entries.push_back(
@@ -351,60 +343,44 @@ void echo(Stack& stack, int fd, std::vector<std::byte>& buffer) {
           "getsockopt(SO_ERROR)");
 }
 
-// The TCP echo server, where the Stack has TCP: a listener on kTcpEchoPort whose accepted
-// connections send back what they receive and close at end of stream or on error. A
-// template, so the calls are looked up (by argument-dependent lookup) only when
-// instantiated, and the `requires` test leaves it idle against a Stack without TCP.
-template <typename S>
+// The TCP echo server: a listener on kTcpEchoPort whose accepted connections send back what
+// they receive and are closed at end of stream or on error.
 class TcpEcho {
  public:
-  static constexpr bool kAvailable = requires(S & s, int fd) {
-    fg_listen(s, fd, 1);
-    fg_accept(s, fd, nullptr, nullptr);
-    fg_recv(s, fd, nullptr, size_t{0}, 0);
-    fg_send(s, fd, nullptr, size_t{0}, 0);
-  };
-
-  explicit TcpEcho(S& stack) : stack_(stack) {
-    if constexpr (kAvailable) {
-      listener_ = fg_socket(stack_, AF_INET, SOCK_STREAM, 0);
-      require(listener_ >= 0, "socket(SOCK_STREAM)");
-      sockaddr_in local{};
-      local.sin_family = AF_INET;
-      local.sin_port = htons(kTcpEchoPort);
-      local.sin_addr.s_addr = htonl(INADDR_ANY);
-      require(
-          fg_bind(stack_, listener_, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0,
-          "bind() to the TCP echo port");
-      require(fg_listen(stack_, listener_, 8) == 0, "listen()");
-    }
+  explicit TcpEcho(Stack& stack) : stack_(stack) {
+    listener_ = flowgate::fg_socket(stack_, AF_INET, SOCK_STREAM, 0);
+    require(listener_ >= 0, "socket(SOCK_STREAM)");
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(kTcpEchoPort);
+    local.sin_addr.s_addr = htonl(INADDR_ANY);
+    require(flowgate::fg_bind(stack_, listener_, reinterpret_cast<const sockaddr*>(&local),
+                              sizeof local) == 0,
+            "bind() to the TCP echo port");
+    require(flowgate::fg_listen(stack_, listener_, 8) == 0, "listen()");
   }
 
   void run(std::vector<std::byte>& buffer) {
-    if constexpr (kAvailable) {
-      while (connections_.size() < kMaxTcpConnections) {
-        const int fd = fg_accept(stack_, listener_, nullptr, nullptr);
-        if (fd < 0) break;
-        connections_.push_back(fd);
+    while (connections_.size() < kMaxTcpConnections) {
+      const int fd = flowgate::fg_accept(stack_, listener_, nullptr, nullptr);
+      if (fd < 0) break;
+      connections_.push_back(fd);
+    }
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      const ssize_t n = flowgate::fg_recv(stack_, *it, buffer.data(), buffer.size(), 0);
+      if (n > 0) {
+        (void)flowgate::fg_send(stack_, *it, buffer.data(), static_cast<size_t>(n), 0);
+      } else if (n == 0 || errno != EAGAIN) {
+        (void)flowgate::fg_close(stack_, *it);
+        it = connections_.erase(it);
+        continue;
       }
-      for (auto it = connections_.begin(); it != connections_.end();) {
-        const ssize_t n = fg_recv(stack_, *it, buffer.data(), buffer.size(), 0);
-        if (n > 0) {
-          (void)fg_send(stack_, *it, buffer.data(), static_cast<size_t>(n), 0);
-        } else if (n == 0 || errno != EAGAIN) {
-          (void)fg_close(stack_, *it);
-          it = connections_.erase(it);
-          continue;
-        }
-        ++it;
-      }
-    } else {
-      (void)buffer;
+      ++it;
     }
   }
 
  private:
-  S& stack_;
+  Stack& stack_;
   int listener_ = -1;
   std::vector<int> connections_;
 };
@@ -469,7 +445,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   require(
       flowgate::fg_bind(stack, fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) == 0,
       "bind() to the echo port");
-  TcpEcho<Stack> tcp_echo(stack);
+  TcpEcho tcp_echo(stack);
   std::vector<std::byte> buffer(65536);
   std::vector<std::byte> frame;
 

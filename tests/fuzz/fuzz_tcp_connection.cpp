@@ -296,6 +296,7 @@ class Peer {
     TcpRepr ack = header(TcpFlag::ack);
     ack.seq = kPeerIss + 1;
     ack.ack = link_.peer.stack_iss + 1;
+    ack.window = syn.window;
     if (timestamps_)
       ack.options.timestamps = TcpTimestamps{tsval(), link_.peer.stack_tsval.value_or(0)};
     send(ack, {});

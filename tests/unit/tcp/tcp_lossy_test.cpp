@@ -1,7 +1,7 @@
 // Two stacks back to back move FLOWGATE_LOSSY_BYTES (default 1 GiB) in each direction at once
 // over one TCP connection, through a link that loses, reorders, duplicates and corrupts
 // frames at random, then close it. The bytes must arrive intact (same length, same hash),
-// every corrupted frame must be dropped by a checksum (or an IPv4 length check) and counted,
+// every corrupted frame must be dropped by a checksum (or a length check before it) and counted,
 // and the transfer must finish within a bounded simulated time and number of steps.
 //
 // The link is seeded: FLOWGATE_TEST_SEED picks the seed (default kDefaultSeed), and every
@@ -184,7 +184,6 @@ class LossyLink final : public Link {
     return n;
   }
 
-  bool idle() const { return queue_.empty(); }
   const LinkStats& stats() const { return stats_; }
 
  private:
@@ -218,14 +217,15 @@ class LossyLink final : public Link {
   // checksum or the TCP checksum cover. The Ethernet header has no checksum here (the FCS is
   // the NIC's), and ARP none at all, so those are left alone. Returns whether it flipped one.
   bool corrupt(wire::MutableBytes frame) {
-    constexpr size_t kEthernetHeaderLen = 14;
-    constexpr uint16_t kIpv4 = 0x0800;
-    if (frame.size() <= kEthernetHeaderLen + 4 || wire::load_be16(frame, 12) != kIpv4) {
+    constexpr size_t kIpOffset = wire::EthernetReader::kHeaderLen;  // no VLAN tag in the lab
+    if (frame.size() < kIpOffset + wire::Ipv4Reader::kMinHeaderLen ||
+        wire::load_be16(frame, wire::EthernetReader::kTypeOffset) !=
+            static_cast<uint16_t>(wire::EtherType::ipv4)) {
       return false;
     }
-    const size_t total_len = wire::load_be16(frame, kEthernetHeaderLen + 2);
-    const size_t datagram_len = std::min(total_len, frame.size() - kEthernetHeaderLen);
-    const size_t at = kEthernetHeaderLen + rng_.below(datagram_len);
+    const size_t total_len = wire::load_be16(frame, kIpOffset + wire::Ipv4Reader::kTotalLenOffset);
+    const size_t datagram_len = std::min(total_len, frame.size() - kIpOffset);
+    const size_t at = kIpOffset + rng_.below(datagram_len);
     frame[at] ^= std::byte{static_cast<uint8_t>(1u << rng_.below(8))};
     return true;
   }
