@@ -12,9 +12,9 @@ namespace flowgate {
 struct EpollInterest {
   uint32_t events = 0;  // what the caller asked for (EPOLLIN | EPOLLOUT | EPOLLET | ...)
   epoll_data_t data{};
-  uint32_t last_ready = 0;       // for EPOLLET: readiness at the last report...
-  uint64_t last_signature = 0;   // ...and the socket's event signature then
-  bool disarmed = false;         // EPOLLONESHOT reported; EPOLL_CTL_MOD re-arms
+  uint32_t last_ready = 0;      // for EPOLLET: readiness at the last report...
+  uint64_t last_signature = 0;  // ...and the socket's event signature then
+  bool disarmed = false;        // EPOLLONESHOT reported; EPOLL_CTL_MOD re-arms
 };
 
 struct EpollSet {

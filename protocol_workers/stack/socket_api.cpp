@@ -140,9 +140,8 @@ ssize_t fg_recv(Stack& stack, int fd, void* buf, size_t len, int flags) {
   if (s == nullptr) return fail(stack.slot(fd) ? ENOTSOCK : EBADF);
   if ((flags & ~(MSG_DONTWAIT | MSG_PEEK)) != 0) return fail(EOPNOTSUPP);
   if (buf == nullptr && len != 0) return fail(EFAULT);
-  const long rc =
-      stack.tcp().receive(s->id, wire::MutableBytes(static_cast<std::byte*>(buf), len),
-                          (flags & MSG_PEEK) != 0, stack.clock().now());
+  const long rc = stack.tcp().receive(s->id, wire::MutableBytes(static_cast<std::byte*>(buf), len),
+                                      (flags & MSG_PEEK) != 0, stack.clock().now());
   return rc < 0 ? fail(static_cast<int>(-rc)) : rc;
 }
 
@@ -160,8 +159,8 @@ ssize_t fg_sendto(Stack& stack, int fd, const void* buf, size_t len, int flags,
   if (buf == nullptr && len != 0) return fail(EFAULT);
   UdpEndpoint to;
   if (int rc = read_sockaddr(dest_addr, addrlen, to.address, to.port); rc < 0) return fail(-rc);
-  const long rc = stack.udp().send_to(
-      s->id, wire::Bytes(static_cast<const std::byte*>(buf), len), to, stack.clock().now());
+  const long rc = stack.udp().send_to(s->id, wire::Bytes(static_cast<const std::byte*>(buf), len),
+                                      to, stack.clock().now());
   if (rc < 0) return fail(static_cast<int>(-rc));
   return rc;
 }
@@ -181,8 +180,7 @@ ssize_t fg_recvfrom(Stack& stack, int fd, void* buf, size_t len, int flags, sock
   if (buf == nullptr && len != 0) return fail(EFAULT);
   UdpEndpoint from;
   const long full = stack.udp().receive_from(
-      s->id, wire::MutableBytes(static_cast<std::byte*>(buf), len), &from,
-      (flags & MSG_PEEK) != 0);
+      s->id, wire::MutableBytes(static_cast<std::byte*>(buf), len), &from, (flags & MSG_PEEK) != 0);
   if (full < 0) return fail(static_cast<int>(-full));
   write_sockaddr(from.address, from.port, src_addr, addrlen);
   if ((flags & MSG_TRUNC) != 0) return full;
@@ -320,13 +318,18 @@ int fg_getsockopt(Stack& stack, int fd, int level, int optname, void* optval, so
     if (level != SOL_SOCKET) return fail(ENOPROTOOPT);
     int value = 0;
     switch (optname) {
-      case SO_RCVBUF: value = static_cast<int>(u->receive_buffer); break;
+      case SO_RCVBUF:
+        value = static_cast<int>(u->receive_buffer);
+        break;
       case SO_ERROR:
         value = u->pending_error;
         u->pending_error = 0;
         break;
-      case SO_TYPE: value = SOCK_DGRAM; break;
-      default: return fail(ENOPROTOOPT);
+      case SO_TYPE:
+        value = SOCK_DGRAM;
+        break;
+      default:
+        return fail(ENOPROTOOPT);
     }
     const int rc = write_int(value, optval, optlen);
     return rc < 0 ? fail(-rc) : 0;
@@ -350,7 +353,10 @@ int fg_getsockopt(Stack& stack, int fd, int level, int optname, void* optval, so
       return fail(EINVAL);
     linger l{};
     l.l_onoff = o.linger ? 1 : 0;
-    l.l_linger = o.linger ? static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*o.linger).count()) : 0;
+    l.l_linger =
+        o.linger
+            ? static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(*o.linger).count())
+            : 0;
     std::memcpy(optval, &l, sizeof l);
     *optlen = sizeof l;
     return 0;
@@ -358,26 +364,45 @@ int fg_getsockopt(Stack& stack, int fd, int level, int optname, void* optval, so
   int value = 0;
   if (level == SOL_SOCKET) {
     switch (optname) {
-      case SO_ERROR: value = stack.tcp().take_error(s->id); break;
-      case SO_TYPE: value = SOCK_STREAM; break;
-      case SO_REUSEADDR: value = t->reuse_address ? 1 : 0; break;
-      case SO_KEEPALIVE: value = o.keepalive ? 1 : 0; break;
-      case SO_RCVBUF: value = static_cast<int>(o.receive_buffer); break;
-      case SO_SNDBUF: value = static_cast<int>(o.send_buffer); break;
-      default: return fail(ENOPROTOOPT);
+      case SO_ERROR:
+        value = stack.tcp().take_error(s->id);
+        break;
+      case SO_TYPE:
+        value = SOCK_STREAM;
+        break;
+      case SO_REUSEADDR:
+        value = t->reuse_address ? 1 : 0;
+        break;
+      case SO_KEEPALIVE:
+        value = o.keepalive ? 1 : 0;
+        break;
+      case SO_RCVBUF:
+        value = static_cast<int>(o.receive_buffer);
+        break;
+      case SO_SNDBUF:
+        value = static_cast<int>(o.send_buffer);
+        break;
+      default:
+        return fail(ENOPROTOOPT);
     }
   } else if (level == IPPROTO_TCP) {
     switch (optname) {
-      case TCP_NODELAY: value = o.nodelay ? 1 : 0; break;
+      case TCP_NODELAY:
+        value = o.nodelay ? 1 : 0;
+        break;
       case TCP_KEEPIDLE:
-        value = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(o.keepalive_idle).count());
+        value = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::seconds>(o.keepalive_idle).count());
         break;
       case TCP_KEEPINTVL:
         value = static_cast<int>(
             std::chrono::duration_cast<std::chrono::seconds>(o.keepalive_interval).count());
         break;
-      case TCP_KEEPCNT: value = static_cast<int>(o.keepalive_count); break;
-      default: return fail(ENOPROTOOPT);
+      case TCP_KEEPCNT:
+        value = static_cast<int>(o.keepalive_count);
+        break;
+      default:
+        return fail(ENOPROTOOPT);
     }
   } else {
     return fail(ENOPROTOOPT);
@@ -390,10 +415,17 @@ int fg_close(Stack& stack, int fd) {
   SocketSlot* slot = stack.slot(fd);
   if (slot == nullptr) return fail(EBADF);
   switch (slot->kind) {
-    case SocketKind::udp: stack.udp().close(slot->id); break;
-    case SocketKind::tcp: stack.tcp().close(slot->id, stack.clock().now()); break;
-    case SocketKind::epoll: stack.epoll_sets().erase(slot->id); break;
-    case SocketKind::none: break;
+    case SocketKind::udp:
+      stack.udp().close(slot->id);
+      break;
+    case SocketKind::tcp:
+      stack.tcp().close(slot->id, stack.clock().now());
+      break;
+    case SocketKind::epoll:
+      stack.epoll_sets().erase(slot->id);
+      break;
+    case SocketKind::none:
+      break;
   }
   // Like the kernel, a closed descriptor leaves every epoll set it was in.
   for (auto& [id, set] : stack.epoll_sets()) set.interest.erase(fd);
@@ -474,8 +506,8 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
   order.reserve(set.interest.size());
   for (auto it = set.interest.upper_bound(set.resume_after); it != set.interest.end(); ++it)
     order.push_back(it->first);
-  for (auto it = set.interest.begin();
-       it != set.interest.end() && it->first <= set.resume_after; ++it)
+  for (auto it = set.interest.begin(); it != set.interest.end() && it->first <= set.resume_after;
+       ++it)
     order.push_back(it->first);
   int n = 0;
   for (int fd : order) {
@@ -493,7 +525,8 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
       // Edge-triggered: report again only when something happened since the last report:
       // a new readiness bit, or a new event on the socket (more data, a freed send buffer).
       const uint64_t signature = event_signature(stack, fd);
-      const bool fresh = (ready & ~interest.last_ready) != 0 || signature != interest.last_signature;
+      const bool fresh =
+          (ready & ~interest.last_ready) != 0 || signature != interest.last_signature;
       interest.last_ready = ready;
       interest.last_signature = signature;
       if (!fresh) continue;

@@ -30,8 +30,8 @@ struct UdpSocket {
   std::deque<UdpDatagram> receive_queue;
   size_t queued_bytes = 0;
   uint64_t datagrams_queued = 0;  // ever (edge-triggered epoll)
-  size_t receive_buffer = 0;  // SO_RCVBUF: payload bytes that may wait in receive_queue
-  int pending_error = 0;      // SO_ERROR: from an ICMP error about a datagram we sent
+  size_t receive_buffer = 0;      // SO_RCVBUF: payload bytes that may wait in receive_queue
+  int pending_error = 0;          // SO_ERROR: from an ICMP error about a datagram we sent
 };
 
 struct UdpEndpoint {

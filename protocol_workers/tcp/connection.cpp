@@ -35,7 +35,7 @@ Connection::Connection(ConnectionHost& host, const TcpConfig& config, StackCount
       challenge_limiter_(config.challenge_acks_per_second, config.challenge_acks_per_second) {
   // RFC 7323 5.4 / 7.1: the timestamp clock starts at a per-connection offset so TSval does
   // not reveal uptime; derive it from the tuple.
-  ts_offset_ = static_cast<uint32_t>(FourTupleHash{}(tuple) & 0xffffffffu);
+  ts_offset_ = static_cast<uint32_t>(FourTupleHash{}(tuple)&0xffffffffu);
   // Window scale we would use: the smallest shift that lets our buffer be advertised.
   while (rcv_wscale_ < 14 && (uint64_t{65535} << rcv_wscale_) < options.receive_buffer)
     ++rcv_wscale_;
@@ -95,7 +95,8 @@ void Connection::open_from_cookie(const Segment& ack, SeqNum iss, uint16_t peer_
   passive_ = true;
   rcv_.irs = ack.seq() - 1;
   rcv_.nxt = ack.seq();
-  rcv_.adv = rcv_.nxt;
+  // The cookie SYN-ACK advertised the (unscaled) window a SYN-ACK of ours always does.
+  rcv_.adv = rcv_.nxt + static_cast<uint32_t>(std::min<size_t>(receive_buffer_.capacity(), 65535));
   snd_.iss = iss;
   snd_.una = iss + 1;
   snd_.nxt = iss + 1;
@@ -155,9 +156,11 @@ void Connection::enter_established(Instant now) {
   rtx_timeouts_ = 0;
   // RFC 5681 3.1 / RFC 6928: "if the SYN or SYN/ACK is lost, the initial window used by a
   // sender after a correctly transmitted SYN MUST be one segment".
-  cc_ = make_congestion_control(config_.cubic ? CongestionAlgorithm::cubic
-                                              : CongestionAlgorithm::newreno,
-                                smss_, handshake_lost ? smss_ : initial_window(smss_));
+  if (!cc_) {
+    cc_ = make_congestion_control(
+        config_.cubic ? CongestionAlgorithm::cubic : CongestionAlgorithm::newreno, smss_,
+        handshake_lost ? smss_ : initial_window(smss_));
+  }
   restart_keepalive(now);
   host_.on_established(*this);
 }
@@ -210,6 +213,25 @@ int Connection::shutdown_write(Instant now) {
       to_closed(0);
       return 0;
     case TcpState::syn_received:
+      // RFC 9293 3.10.4 CLOSE, SYN-RECEIVED: "If no SENDs have been issued and there is no
+      // pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
+      // state; otherwise, queue for processing after entering ESTABLISHED state."
+      fin_queued_ = true;
+      state_ = TcpState::fin_wait_1;
+      if (!cc_) {
+        cc_ = make_congestion_control(
+            config_.cubic ? CongestionAlgorithm::cubic : CongestionAlgorithm::newreno, smss_,
+            initial_window(smss_));
+      }
+      if (send_buffer_.size() == 0) {
+        send_segment(snd_.nxt, wire::TcpFlags(TcpFlag::fin), 0, 0, now);
+        fin_sent_ = true;
+        fin_seq_ = snd_.nxt;
+        snd_.nxt += 1;
+        snd_.max = seq_max(snd_.max, snd_.nxt);
+        if (!rtx_deadline_) restart_retransmit_timer(now);
+      }
+      return 0;
     case TcpState::established:
       // RFC 9293 3.10.4 CLOSE: "Queue this until all preceding SENDs have been segmentized,
       // then form a FIN segment and send it. In any case, enter FIN-WAIT-1 state."
@@ -279,8 +301,8 @@ void Connection::enter_time_wait(Instant now) {
 
 void Connection::to_closed(int error) {
   if (state_ == TcpState::closed) return;
-  const bool was_connecting = state_ == TcpState::syn_sent ||
-                              (state_ == TcpState::syn_received && !passive_);
+  const bool was_connecting =
+      state_ == TcpState::syn_sent || (state_ == TcpState::syn_received && !passive_);
   if (was_connecting && error != 0) counters_.count(Event::tcp_connect_failed);
   state_ = TcpState::closed;
   if (error != 0) error_ = error;
@@ -301,8 +323,7 @@ void Connection::release_buffers_if_idle() {
 }
 
 bool Connection::readable() const {
-  return receive_buffer_.size() > 0 || fin_received_ || error_ != 0 ||
-         state_ == TcpState::closed;
+  return receive_buffer_.size() > 0 || fin_received_ || error_ != 0 || state_ == TcpState::closed;
 }
 
 bool Connection::writable() const {
@@ -333,7 +354,8 @@ ConnectionInfo Connection::info() const {
   i.sack = sack_ok_;
   i.ecn = ecn_ok_;
   i.bytes_acked = bytes_acked_;
-  const uint32_t in_flight = snd_.max - snd_.una > 0 ? static_cast<uint32_t>(snd_.max - snd_.una) : 0;
+  const uint32_t in_flight =
+      snd_.max - snd_.una > 0 ? static_cast<uint32_t>(snd_.max - snd_.una) : 0;
   i.bytes_in_flight = std::min<uint32_t>(in_flight, static_cast<uint32_t>(send_buffer_.size()));
   const uint32_t unsent = static_cast<uint32_t>(send_buffer_.size()) - i.bytes_in_flight;
   const uint32_t window = std::min(snd_.wnd, cc_ ? effective_cwnd() : snd_.wnd);

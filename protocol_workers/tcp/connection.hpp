@@ -50,7 +50,7 @@ class ConnectionHost {
 
 // Per-socket options that shape a connection (the TCP_* and SO_* options).
 struct ConnectionOptions {
-  bool nodelay = false;   // TCP_NODELAY: no Nagle
+  bool nodelay = false;    // TCP_NODELAY: no Nagle
   bool keepalive = false;  // SO_KEEPALIVE
   Duration keepalive_idle{};
   Duration keepalive_interval{};
@@ -85,7 +85,7 @@ struct ConnectionInfo {
   std::optional<Duration> srtt;
   Duration rttvar{};
   Duration rto{};
-  uint32_t retransmits = 0;   // segments retransmitted on this connection
+  uint32_t retransmits = 0;  // segments retransmitted on this connection
   uint8_t snd_wscale = 0;
   uint8_t rcv_wscale = 0;
   bool timestamps = false;
@@ -152,7 +152,7 @@ class Connection {
   // Readiness, as epoll reports it.
   bool readable() const;
   bool writable() const;
-  bool hung_up() const;       // both directions finished or the connection is dead
+  bool hung_up() const;  // both directions finished or the connection is dead
   bool peer_shut_down() const { return fin_received_; }
   int pending_error() const { return error_; }
   int take_error() {
@@ -212,7 +212,7 @@ class Connection {
   void send_syn(Instant now);
   void send_ack(Instant now);
   void send_rst(SeqNum seq);
-  void retransmit_first(Instant now);  // the segment at SND.UNA (fast retransmit)
+  void retransmit_first(Instant now);      // the segment at SND.UNA (fast retransmit)
   void sack_recovery_output(Instant now);  // RFC 6675 (C): pipe-limited sending
   void send_next_segment(const NextSegment& next, Instant now);
   // The window field for a non-SYN segment; moves RCV.ADV (never to the left).
@@ -244,7 +244,7 @@ class Connection {
   ConnectionOptions options_;
   TcpState state_ = TcpState::closed;
   bool passive_ = false;
-  bool orphaned_ = false;   // the application closed the socket
+  bool orphaned_ = false;  // the application closed the socket
   bool read_shut_ = false;
   int error_ = 0;
   bool error_reported_ = false;
@@ -267,8 +267,8 @@ class Connection {
   } rcv_;
 
   // Negotiated options.
-  uint16_t our_mss_;       // what we advertise
-  uint32_t smss_ = 536;    // sender MSS: payload per segment (RFC 9293 3.7.1 default 536)
+  uint16_t our_mss_;        // what we advertise
+  uint32_t smss_ = 536;     // sender MSS: payload per segment (RFC 9293 3.7.1 default 536)
   uint8_t snd_wscale_ = 0;  // applied to windows the peer sends
   uint8_t rcv_wscale_ = 0;  // applied to windows we send
   bool wscale_ok_ = false;
@@ -284,9 +284,9 @@ class Connection {
   SendBuffer send_buffer_;
   ReceiveBuffer receive_buffer_;
   ReceiveQueue out_of_order_;
-  bool fin_queued_ = false;    // the application shut down writing
+  bool fin_queued_ = false;  // the application shut down writing
   bool fin_sent_ = false;
-  SeqNum fin_seq_;             // the FIN's sequence number, once sent
+  SeqNum fin_seq_;  // the FIN's sequence number, once sent
   bool fin_received_ = false;
   uint64_t bytes_acked_ = 0;
   uint64_t bytes_read_ = 0;
@@ -296,10 +296,10 @@ class Connection {
   std::optional<std::pair<SeqNum, Instant>> rtt_probe_;  // timing one segment (Karn)
   uint32_t dupacks_ = 0;
   bool in_recovery_ = false;
-  SeqNum recover_;             // RFC 6582: highest sequence sent when recovery began
-  uint32_t recovery_cwnd_ = 0; // NewReno's inflated window during fast recovery
+  SeqNum recover_;              // RFC 6582: highest sequence sent when recovery began
+  uint32_t recovery_cwnd_ = 0;  // NewReno's inflated window during fast recovery
   uint32_t retransmits_ = 0;
-  SackScoreboard scoreboard_;       // RFC 6675 sender state, used when SACK was negotiated
+  SackScoreboard scoreboard_;              // RFC 6675 sender state, used when SACK was negotiated
   std::optional<Instant> last_data_sent_;  // for the RFC 5681 4.1 restart after idle
 
   // Timers (nullopt: stopped).
@@ -308,11 +308,11 @@ class Connection {
   std::optional<Instant> persist_deadline_;
   uint32_t persist_backoff_ = 0;
   std::optional<Instant> delack_deadline_;
-  uint32_t segments_unacked_ = 0;  // full-sized segments received since our last ACK
-  bool ack_now_ = false;           // an ACK is owed at the end of this event
-  bool force_send_ = false;        // the SWS override timer fired: send what the window allows
-  bool one_segment_ = false;       // RFC 1191 6.5: resend a single segment after a PMTU drop
-  bool zero_window_rtx_ = false;   // RTOs turned into probes of a window shrunk to zero
+  uint32_t segments_unacked_ = 0;     // full-sized segments received since our last ACK
+  bool ack_now_ = false;              // an ACK is owed at the end of this event
+  bool force_send_ = false;           // the SWS override timer fired: send what the window allows
+  bool one_segment_ = false;          // RFC 1191 6.5: resend a single segment after a PMTU drop
+  bool zero_window_rtx_ = false;      // RTOs turned into probes of a window shrunk to zero
   bool heard_since_timeout_ = false;  // the peer sent something since our last RTO
   std::optional<Instant> keepalive_deadline_;
   uint32_t keepalive_probes_ = 0;

@@ -39,7 +39,11 @@ constexpr bool in_window(SeqNum s, SeqNum first, uint32_t len) {
   return static_cast<uint32_t>(s.raw() - first.raw()) < len;
 }
 
-constexpr SeqNum seq_max(SeqNum a, SeqNum b) { return a < b ? b : a; }
-constexpr SeqNum seq_min(SeqNum a, SeqNum b) { return a < b ? a : b; }
+constexpr SeqNum seq_max(SeqNum a, SeqNum b) {
+  return a < b ? b : a;
+}
+constexpr SeqNum seq_min(SeqNum a, SeqNum b) {
+  return a < b ? a : b;
+}
 
 }  // namespace flowgate::tcp

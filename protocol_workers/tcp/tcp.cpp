@@ -45,7 +45,9 @@ Tcp::Entry* Tcp::entry_of(const Connection& c) {
   return e == entries_.end() ? nullptr : &e->second;
 }
 
-uint64_t Tcp::id_of(const Connection& c) const { return ids_.at(&c); }
+uint64_t Tcp::id_of(const Connection& c) const {
+  return ids_.at(&c);
+}
 
 const Connection* Tcp::find(const FourTuple& t) const {
   auto it = demux_.find(t);
@@ -170,14 +172,15 @@ void Tcp::on_listen_segment(Listener& l, int listener_socket, const Segment& seg
         }
         SynCookieOptions o;
         o.mss = *mss;
-        if (seg.tcp.options.timestamps) o = SynCookies::decode_tsecr(seg.tcp.options.timestamps->tsecr, *mss);
+        if (seg.tcp.options.timestamps)
+          o = SynCookies::decode_tsecr(seg.tcp.options.timestamps->tsecr, *mss);
         const ConnectionOptions& opts = sockets_.at(listener_socket).options;
         const uint64_t id = create_connection(tuple, opts);
         Entry& e = entries_.at(id);
         e.listener = &l;
         counters_.count(Event::tcp_syn_cookies_validated);
-        e.conn->open_from_cookie(seg, seg.ack() - 1, o.mss, o.window_scale, o.sack_permitted,
-                                 o.ecn, now);
+        e.conn->open_from_cookie(seg, seg.ack() - 1, o.mss, o.window_scale, o.sack_permitted, o.ecn,
+                                 now);
         touched_.push_back(id);
         return;
       }
@@ -302,9 +305,9 @@ void Tcp::on_icmp_error(const IcmpErrorReport& report, Instant now) {
   auto it = demux_.find(tuple);
   if (it == demux_.end()) return;
   const SeqNum quoted_seq(wire::load_be32(report.quoted_transport, 4));
-  entries_.at(it->second).conn->on_icmp_error(report.type, report.code,
-                                              static_cast<uint16_t>(report.rest_of_header & 0xffff),
-                                              quoted_seq, now);
+  entries_.at(it->second)
+      .conn->on_icmp_error(report.type, report.code,
+                           static_cast<uint16_t>(report.rest_of_header & 0xffff), quoted_seq, now);
   touched_.push_back(it->second);
   finish(now);
 }
@@ -477,8 +480,8 @@ int Tcp::allocate_ephemeral_port(uint16_t* port) {
   const uint32_t range = uint32_t{stack_config_.udp.ephemeral_last} - first + 1;
   for (uint32_t tries = 0; tries < range; ++tries) {
     const uint16_t p = next_ephemeral_;
-    next_ephemeral_ = static_cast<uint16_t>(
-        p >= stack_config_.udp.ephemeral_last ? first : uint32_t{p} + 1);
+    next_ephemeral_ =
+        static_cast<uint16_t>(p >= stack_config_.udp.ephemeral_last ? first : uint32_t{p} + 1);
     if (port_in_use(p, nullptr)) continue;
     *port = p;
     return 0;
@@ -512,7 +515,8 @@ int Tcp::listen(int id, int backlog) {
     if (int rc = bind(id, {}); rc < 0) return rc;
   }
   // Like Linux, a negative or huge backlog is clamped rather than refused.
-  const uint32_t b = backlog < 0 ? kSomaxconn : std::min<uint32_t>(static_cast<uint32_t>(backlog), kSomaxconn);
+  const uint32_t b =
+      backlog < 0 ? kSomaxconn : std::min<uint32_t>(static_cast<uint32_t>(backlog), kSomaxconn);
   if (!s->listener) {
     auto it = listeners_.find(s->local_port);
     if (it != listeners_.end()) return -EADDRINUSE;
@@ -563,9 +567,17 @@ int Tcp::connect(int id, TcpEndpoint remote, Instant now) {
       case TcpState::syn_sent:
       case TcpState::syn_received:
         return -EALREADY;
-      case TcpState::closed:
+      case TcpState::closed: {
         if (int err = c->take_error(); err != 0) return -err;
-        return -EISCONN;
+        // The attempt failed and its error was reported. Like Linux, this call answers
+        // ECONNABORTED and frees the socket, so the next connect() starts over.
+        const uint64_t old = *s->connection;
+        s->connection.reset();
+        entries_.at(old).socket_id.reset();
+        dead_.push_back(old);
+        finish(now);
+        return -ECONNABORTED;
+      }
       default:
         return -EISCONN;
     }

@@ -45,9 +45,9 @@ struct Listener {
   wire::Ipv4Address address;
   uint16_t port = 0;
   uint32_t backlog = 0;
-  uint32_t syn_queue = 0;                // passive connections in SYN-RECEIVED
-  uint64_t enqueued = 0;                 // connections ever queued (edge-triggered epoll)
-  std::deque<uint64_t> accept_queue;     // established, not yet accepted (connection ids)
+  uint32_t syn_queue = 0;             // passive connections in SYN-RECEIVED
+  uint64_t enqueued = 0;              // connections ever queued (edge-triggered epoll)
+  std::deque<uint64_t> accept_queue;  // established, not yet accepted (connection ids)
 };
 
 struct TcpSocket {
@@ -75,8 +75,8 @@ struct TimeWaitRecord {
 
 class Tcp final : public TransportProtocol, private ConnectionHost {
  public:
-  Tcp(const StackConfig& stack_config, const TcpConfig& config, StackCounters& counters,
-      Ipv4& ipv4, const SipKey& key, Instant start);
+  Tcp(const StackConfig& stack_config, const TcpConfig& config, StackCounters& counters, Ipv4& ipv4,
+      const SipKey& key, Instant start);
   ~Tcp() override;
 
   void on_datagram(const InboundDatagram& datagram, Instant now) override;
@@ -116,7 +116,7 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
     std::unique_ptr<Connection> conn;
     TimerHandle timer;
     std::optional<Instant> armed;
-    Listener* listener = nullptr;    // passive, not yet accepted
+    Listener* listener = nullptr;  // passive, not yet accepted
     bool in_syn_queue = false;
     std::optional<int> socket_id;
     bool in_demux = false;

@@ -113,6 +113,24 @@ void Connection::on_segment_synchronized(const Segment& seg, Instant now) {
   restart_keepalive(now);
   heard_since_timeout_ = true;
 
+  // Simultaneous open, RFC 9293 figure 7 line 6: in SYN-RECEIVED the peer's SYN,ACK for our
+  // SYN (its SYN again, now with the ACK) completes the handshake; acknowledge it.
+  if (state_ == TcpState::syn_received && !passive_ && f.has(TcpFlag::syn) && f.has(TcpFlag::ack) &&
+      seg.seq() == rcv_.irs && snd_.una < seg.ack() && seg.ack() <= snd_.max &&
+      !f.has(TcpFlag::rst)) {
+    take_rtt_sample(seg, now);
+    snd_.una = seg.ack();
+    if (snd_.nxt < snd_.una) snd_.nxt = snd_.una;
+    snd_.wnd = seg.tcp.window;  // a SYN's window is never scaled
+    snd_.max_wnd = std::max(snd_.max_wnd, snd_.wnd);
+    snd_.wl1 = seg.seq();
+    snd_.wl2 = seg.ack();
+    rtx_deadline_.reset();
+    enter_established(now);
+    send_ack(now);
+    output(now);
+    return;
+  }
   // A retransmitted SYN while we are in SYN-RECEIVED: our SYN-ACK was lost; send it again.
   if (state_ == TcpState::syn_received && f.has(TcpFlag::syn) && !f.has(TcpFlag::ack) &&
       seg.seq() == rcv_.irs) {
@@ -124,8 +142,7 @@ void Connection::on_segment_synchronized(const Segment& seg, Instant now) {
   // RFC 7323 5.3 PAWS, before the sequence check: a segment whose timestamp is older than
   // TS.Recent is a duplicate from an earlier wrap of the sequence space.
   const auto& ts = seg.tcp.options.timestamps;
-  if (ts_ok_ && ts && !f.has(TcpFlag::rst) &&
-      static_cast<int32_t>(ts->tsval - ts_recent_) < 0) {
+  if (ts_ok_ && ts && !f.has(TcpFlag::rst) && static_cast<int32_t>(ts->tsval - ts_recent_) < 0) {
     counters_.drop(DropReason::tcp_paws_rejected);
     send_ack(now);
     return;
@@ -259,8 +276,8 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
   const uint32_t old_wnd = snd_.wnd;
   if (ack > snd_.una) {
     on_new_ack(seg, static_cast<uint32_t>(ack - snd_.una), now);
-  } else if (ack == snd_.una && seg.tcp.payload.empty() &&
-             !seg.tcp.flags.has(TcpFlag::syn) && !seg.tcp.flags.has(TcpFlag::fin) &&
+  } else if (ack == snd_.una && seg.tcp.payload.empty() && !seg.tcp.flags.has(TcpFlag::syn) &&
+             !seg.tcp.flags.has(TcpFlag::fin) &&
              (uint32_t{seg.tcp.window} << snd_wscale_) == old_wnd && snd_.max > snd_.una) {
     // RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN/FIN,
     // same window, and data outstanding.
@@ -492,8 +509,8 @@ void Connection::process_data(const Segment& seg, Instant now) {
   }
   // Out of order: hold it, and send an immediate duplicate ACK with SACK blocks (RFC 5681
   // 4.2 "an immediate ACK SHOULD be generated when an out-of-order segment arrives").
-  const auto stored = out_of_order_.insert(rcv_.nxt, static_cast<uint32_t>(rcv_.adv - rcv_.nxt),
-                                           seq, payload);
+  const auto stored =
+      out_of_order_.insert(rcv_.nxt, static_cast<uint32_t>(rcv_.adv - rcv_.nxt), seq, payload);
   if (stored == ReceiveQueue::InsertResult::memory_limit ||
       stored == ReceiveQueue::InsertResult::too_many_pieces)
     counters_.drop(DropReason::tcp_ooo_memory_limit);
@@ -550,8 +567,8 @@ void Connection::challenge_ack(Instant now) {
   send_ack(now);
 }
 
-void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu,
-                               SeqNum quoted_seq, Instant now) {
+void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu, SeqNum quoted_seq,
+                               Instant now) {
   using wire::IcmpType;
   using wire::IcmpUnreachableCode;
   // RFC 5927 4.1: act only on errors quoting data we have in flight, so a blind attacker
@@ -561,7 +578,8 @@ void Connection::on_icmp_error(uint8_t type, uint8_t code, uint16_t next_hop_mtu
       code == static_cast<uint8_t>(IcmpUnreachableCode::fragmentation_needed)) {
     // RFC 1191: lower the MSS to fit the next hop, never below our floor (an attacker could
     // otherwise force tiny segments), then resend what did not fit.
-    const uint32_t mss = next_hop_mtu > 40 ? uint32_t{next_hop_mtu} - 40u - (ts_ok_ ? 12u : 0u) : 0u;
+    const uint32_t mss =
+        next_hop_mtu > 40 ? uint32_t{next_hop_mtu} - 40u - (ts_ok_ ? 12u : 0u) : 0u;
     const uint32_t clamped = std::max<uint32_t>(mss, config_.min_mss);
     if (clamped < smss_) {
       smss_ = clamped;

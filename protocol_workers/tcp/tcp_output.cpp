@@ -55,8 +55,7 @@ uint16_t Connection::advertise_window() {
   const uint32_t held = static_cast<uint32_t>(out_of_order_.held_bytes());
   space = space > held ? space - held : 0;
   space = std::min<uint32_t>(space, uint32_t{65535} << shift);
-  const uint32_t previous =
-      rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
+  const uint32_t previous = rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
   // RFC 9293 3.8.6.2.2 (receiver silly-window avoidance): move the right edge only in steps
   // of at least min(buffer / 2, MSS)...
   if (space > previous && space - previous < std::min<uint32_t>(capacity / 2, our_mss_))
@@ -103,7 +102,9 @@ void Connection::send_segment(SeqNum seq, TcpFlags flags, size_t buffer_offset, 
   host_.transmit(*this, r, ect);
 }
 
-void Connection::send_ack(Instant now) { send_segment(snd_.nxt, TcpFlags(), 0, 0, now); }
+void Connection::send_ack(Instant now) {
+  send_segment(snd_.nxt, TcpFlags(), 0, 0, now);
+}
 
 void Connection::send_probe(Instant now) {
   // RFC 9293 3.8.6.1 zero-window probes and RFC 1122 4.2.3.6 keepalives: a segment with an
@@ -131,8 +132,7 @@ void Connection::maybe_window_update(Instant now) {
   if (state_ != TcpState::established && state_ != TcpState::fin_wait_1 &&
       state_ != TcpState::fin_wait_2)
     return;
-  const uint32_t previous =
-      rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
+  const uint32_t previous = rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
   const uint8_t shift = wscale_ok_ ? rcv_wscale_ : 0;
   const uint32_t capacity = static_cast<uint32_t>(receive_buffer_.capacity());
   uint32_t space = static_cast<uint32_t>(receive_buffer_.free_space());
@@ -144,8 +144,7 @@ void Connection::maybe_window_update(Instant now) {
   if (space <= previous) return;
   // Tell the peer when reading opened the window by a useful amount: from below one MSS to
   // at least one, or by half the buffer (RFC 9293 3.8.6.2.2).
-  if ((previous < our_mss_ && space >= our_mss_) || space - previous >= capacity / 2)
-    send_ack(now);
+  if ((previous < our_mss_ && space >= our_mss_) || space - previous >= capacity / 2) send_ack(now);
 }
 
 void Connection::retransmit_first(Instant now) {
@@ -164,9 +163,9 @@ void Connection::retransmit_first(Instant now) {
 }
 
 void Connection::output(Instant now) {
-  const bool can_send_data = state_ == TcpState::established ||
-                             state_ == TcpState::close_wait || state_ == TcpState::fin_wait_1 ||
-                             state_ == TcpState::closing || state_ == TcpState::last_ack;
+  const bool can_send_data = state_ == TcpState::established || state_ == TcpState::close_wait ||
+                             state_ == TcpState::fin_wait_1 || state_ == TcpState::closing ||
+                             state_ == TcpState::last_ack;
   if (!can_send_data || !cc_) {
     if (ack_now_) send_ack(now);
     return;
@@ -261,7 +260,8 @@ void Connection::send_next_segment(const NextSegment& next, Instant now) {
   const uint32_t buffered = static_cast<uint32_t>(send_buffer_.size());
   const uint32_t len = offset < buffered ? std::min(next.len, buffered - offset) : 0;
   TcpFlags flags;
-  const bool fin = fin_sent_ && next.seq + len == fin_seq_ && next.kind != NextSegment::Kind::new_data;
+  const bool fin =
+      fin_sent_ && next.seq + len == fin_seq_ && next.kind != NextSegment::Kind::new_data;
   if (fin) flags |= TcpFlag::fin;
   if (len == 0 && !fin) return;
   if (next.kind == NextSegment::Kind::new_data) {

@@ -140,8 +140,7 @@ void Connection::restart_keepalive(Instant now) {
 
 void Connection::on_keepalive_timeout(Instant now) {
   keepalive_deadline_.reset();
-  if (!options_.keepalive ||
-      (state_ != TcpState::established && state_ != TcpState::close_wait))
+  if (!options_.keepalive || (state_ != TcpState::established && state_ != TcpState::close_wait))
     return;
   if (keepalive_probes_ >= options_.keepalive_count) {
     counters_.count(Event::tcp_keepalive_timeouts);
