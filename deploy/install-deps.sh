@@ -9,7 +9,7 @@ packages=(
   # libraries: libsodium (SipHash for TCP ISNs and SYN cookies)
   libsodium-dev
   # tests: GoogleTest; libFuzzer targets need clang with its runtime
-  googletest libgtest-dev libgmock-dev clang libclang-rt-14-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # lab and integration tests: real Linux peers in a network namespace
   iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps
 )

@@ -3,7 +3,7 @@
 # pair whose peer side is a network namespace at 198.18.0.2, see lab.sh) and runs
 #   flowgate standalone --interface <gateway side> --address 198.18.0.1/24 \
 #       --udp-echo 7 --udp-discard 9 [EXTRA FLOWGATE OPTIONS]
-# in the foreground until Ctrl-C; the lab is removed however it ends.
+# until Ctrl-C (or SIGTERM); the lab is removed however it ends.
 #
 # Usage (as root on Debian 12): deploy/lab/run-demo.sh [EXTRA FLOWGATE OPTIONS]
 #   e.g. deploy/lab/run-demo.sh --stats-interval 10
@@ -20,22 +20,9 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-# What building flowgate and the lab need (the complete list, with the fuzzing and test
-# tools, is deploy/install-deps.sh). CMake wants GoogleTest even when only flowgate is built.
-packages=(
-  build-essential cmake ninja-build pkg-config googletest libgtest-dev libgmock-dev
-  iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps
-)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "== installing ${missing[*]} =="
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# Installs what is missing (apt-get update && apt-get install, skipped when all is present):
+# deploy/install-deps.sh holds the one list of packages.
+"$root/deploy/install-deps.sh"
 
 echo "== building flowgate into $root/build =="
 cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

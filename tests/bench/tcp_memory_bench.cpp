@@ -293,6 +293,8 @@ void BM_IdleEstablishedConnection(benchmark::State& state) {
       die("not every connection is established");
     per_connection = (after - before) / (2 * kConnections);
   }
+  std::printf("idle ESTABLISHED connection: %lld bytes of heap (sizeof(tcp::Connection) = %zu)\n",
+              static_cast<long long>(per_connection), sizeof(tcp::Connection));
   state.counters["bytes_per_connection"] = static_cast<double>(per_connection);
   state.counters["sizeof_Connection"] = static_cast<double>(sizeof(tcp::Connection));
   state.counters["connections"] = 2 * kConnections;
@@ -327,6 +329,11 @@ void BM_TimeWaitRecord(benchmark::State& state) {
     if (p.client.tcp().time_wait_records() != 0) die("TIME-WAIT records did not expire");
     kept_after_expiry = (p.heap() - before) / kConnections;
   }
+  std::printf(
+      "TIME-WAIT record: %lld bytes of heap, %lld of them still held after expiry "
+      "(sizeof(tcp::TimeWaitRecord) = %zu)\n",
+      static_cast<long long>(per_record), static_cast<long long>(kept_after_expiry),
+      sizeof(tcp::TimeWaitRecord));
   state.counters["bytes_per_time_wait"] = static_cast<double>(per_record);
   state.counters["bytes_kept_after_expiry"] = static_cast<double>(kept_after_expiry);
   state.counters["sizeof_TimeWaitRecord"] = static_cast<double>(sizeof(tcp::TimeWaitRecord));
