@@ -22,7 +22,7 @@ flowgate is a user-space TCP/IP stack that becomes a sharded L4 gateway.
 
 Commands:
   standalone   run one stack on one network interface, in this process, through an
-               AF_PACKET socket (UDP echo and discard services)
+               AF_PACKET socket (UDP and TCP echo and discard services)
   help [COMMAND]
                this text, or a command's options
 
@@ -37,7 +37,8 @@ plane (an I/O process, shared-memory rings and worker processes) lands.
 constexpr std::string_view kStandaloneUsage =
     R"(Usage: flowgate standalone --interface IF --address IP/PREFIX [OPTIONS]
 
-Runs one protocol stack (Ethernet, ARP, IPv4 with fragmentation and reassembly, ICMP, UDP)
+Runs one protocol stack (Ethernet, ARP, IPv4 with fragmentation and reassembly, ICMP, UDP,
+TCP)
 on one network interface, in this process, reading and writing whole frames through an
 AF_PACKET socket. Needs root (or CAP_NET_RAW). This single-process AF_PACKET mode exists
 until the AF_XDP data plane (an I/O process, shared-memory rings and workers) lands.
@@ -57,6 +58,8 @@ Options:
   --mtu N               IPv4 MTU, 68 up to the interface's MTU (default: the interface's)
   --udp-echo PORT       serve UDP echo (RFC 862) on PORT; repeat for more ports
   --udp-discard PORT    serve UDP discard (RFC 863) on PORT; repeat for more ports
+  --tcp-echo PORT       serve TCP echo (RFC 862) on PORT; repeat for more ports
+  --tcp-discard PORT    serve TCP discard (RFC 863) on PORT; repeat for more ports
   --stats-interval SECONDS
                         every SECONDS (decimals allowed): rewrite --stats-file, or without
                         one print the non-zero counters
@@ -72,7 +75,7 @@ a bad argument.
 
 Example (deploy/lab/run-demo.sh does this on a veth lab):
   flowgate standalone --interface fg1a2b3c-gw --address 198.18.0.1/24 \
-      --udp-echo 7 --udp-discard 9
+      --udp-echo 7 --udp-discard 9 --tcp-echo 7 --tcp-discard 9
 )";
 
 // A bad argument: the message names it. Caught in flowgate_main, which adds the command.
@@ -249,6 +252,10 @@ std::optional<StandaloneOptions> parse_standalone(const std::vector<std::string>
       o.udp_echo_ports.push_back(parse_port(opt, reader.value(opt)));
     } else if (opt == "--udp-discard") {
       o.udp_discard_ports.push_back(parse_port(opt, reader.value(opt)));
+    } else if (opt == "--tcp-echo") {
+      o.tcp_echo_ports.push_back(parse_port(opt, reader.value(opt)));
+    } else if (opt == "--tcp-discard") {
+      o.tcp_discard_ports.push_back(parse_port(opt, reader.value(opt)));
     } else if (opt == "--stats-interval") {
       once(seen_interval, opt);
       o.stats_interval = parse_seconds(opt, reader.value(opt));
@@ -266,16 +273,19 @@ std::optional<StandaloneOptions> parse_standalone(const std::vector<std::string>
   o.address = parse_address("--address", *address_text);
   if (gateway_text) o.gateway = parse_gateway("--gateway", *gateway_text, o.address);
 
-  // One service per port.
-  std::vector<uint16_t> ports = o.udp_echo_ports;
-  ports.insert(ports.end(), o.udp_discard_ports.begin(), o.udp_discard_ports.end());
-  for (size_t i = 0; i < ports.size(); ++i) {
-    for (size_t j = i + 1; j < ports.size(); ++j) {
-      if (ports[i] == ports[j]) {
-        bad("UDP port " + std::to_string(ports[i]) + " is given twice (--udp-echo/--udp-discard)");
+  // One service per port and protocol.
+  auto check_unique = [](std::vector<uint16_t> ports, const std::vector<uint16_t>& more,
+                         const std::string& what) {
+    ports.insert(ports.end(), more.begin(), more.end());
+    for (size_t i = 0; i < ports.size(); ++i) {
+      for (size_t j = i + 1; j < ports.size(); ++j) {
+        if (ports[i] == ports[j])
+          bad(what + " port " + std::to_string(ports[i]) + " is given twice");
       }
     }
-  }
+  };
+  check_unique(o.udp_echo_ports, o.udp_discard_ports, "UDP");
+  check_unique(o.tcp_echo_ports, o.tcp_discard_ports, "TCP");
   return o;
 }
 

@@ -26,4 +26,7 @@ class Service {
 // if the socket cannot be opened or bound (EADDRINUSE, ...).
 int open_udp_server(Stack& stack, uint16_t port, std::string_view what);
 
+// A TCP socket listening on 0.0.0.0:port. Throws std::system_error like open_udp_server.
+int open_tcp_listener(Stack& stack, uint16_t port, std::string_view what);
+
 }  // namespace flowgate

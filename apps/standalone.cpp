@@ -19,6 +19,7 @@
 #include "apps/cli.hpp"
 #include "apps/discard.hpp"
 #include "apps/echo.hpp"
+#include "apps/tcp_service.hpp"
 #include "rx_tx/af_packet_link.hpp"
 #include "stack/clock.hpp"
 #include "stack/config.hpp"
@@ -225,6 +226,12 @@ int run_standalone(const StandaloneOptions& options) {
     for (uint16_t port : options.udp_discard_ports) {
       services.push_back(std::make_unique<UdpDiscard>(stack, port));
     }
+    for (uint16_t port : options.tcp_echo_ports) {
+      services.push_back(std::make_unique<TcpService>(stack, port, TcpService::Kind::echo));
+    }
+    for (uint16_t port : options.tcp_discard_ports) {
+      services.push_back(std::make_unique<TcpService>(stack, port, TcpService::Kind::discard));
+    }
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "%s: %s\n", kWho, e.what());
     return 1;
@@ -258,6 +265,12 @@ int run_standalone(const StandaloneOptions& options) {
   }
   if (!options.udp_discard_ports.empty()) {
     std::printf(", UDP discard on %s", describe_ports(options.udp_discard_ports).c_str());
+  }
+  if (!options.tcp_echo_ports.empty()) {
+    std::printf(", TCP echo on %s", describe_ports(options.tcp_echo_ports).c_str());
+  }
+  if (!options.tcp_discard_ports.empty()) {
+    std::printf(", TCP discard on %s", describe_ports(options.tcp_discard_ports).c_str());
   }
   std::printf(". Ctrl-C stops.\n");
   std::fflush(stdout);
@@ -304,6 +317,9 @@ int run_standalone(const StandaloneOptions& options) {
     now = clock.now();
     if (const auto due = stack.next_deadline(); due && *due <= now) {
       stack.poll();
+      // Timers free send buffers (retransmissions acknowledged, connections finished):
+      // the services get their turn, as after a batch of frames.
+      run_services();
       // A timer that stays due after poll() would make this loop spin: a stack bug. Say
       // so once and sleep at least 1 ms per round instead of burning the CPU.
       if (const auto again = stack.next_deadline();

@@ -21,6 +21,8 @@ struct StandaloneOptions {
   std::optional<uint16_t> mtu;               // default: the interface's
   std::vector<uint16_t> udp_echo_ports;
   std::vector<uint16_t> udp_discard_ports;
+  std::vector<uint16_t> tcp_echo_ports;
+  std::vector<uint16_t> tcp_discard_ports;
   std::optional<std::chrono::nanoseconds> stats_interval;
   std::string stats_file;  // empty: none
 };

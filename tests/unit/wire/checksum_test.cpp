@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "wire_test_util.hpp"
+
 #include <array>
 #include <cstdint>
 #include <random>
@@ -10,11 +12,6 @@
 
 namespace flowgate::wire {
 namespace {
-
-template <size_t N>
-Bytes bytes_of(const std::array<uint8_t, N>& a) {
-  return std::as_bytes(std::span(a));
-}
 
 // The slow reference: RFC 1071 section 1, one 16-bit word at a time with the end-around carry
 // folded after every addition; an odd final byte is the high half of a zero-padded word.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "wire_test_util.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -14,27 +16,6 @@
 
 namespace flowgate::wire {
 namespace {
-
-template <size_t N>
-Bytes bytes_of(const std::array<uint8_t, N>& a) {
-  return std::as_bytes(std::span(a));
-}
-
-template <size_t N>
-std::vector<std::byte> copy_of(const std::array<uint8_t, N>& a) {
-  const Bytes b = bytes_of(a);
-  return {b.begin(), b.end()};
-}
-
-std::string hex(Bytes b) {
-  std::string s;
-  char buf[4];
-  for (std::byte x : b) {
-    std::snprintf(buf, sizeof buf, "%02x ", static_cast<unsigned>(x));
-    s += buf;
-  }
-  return s;
-}
 
 constexpr MacAddress kMacA{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
 constexpr MacAddress kMacB{{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};

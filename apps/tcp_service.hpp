@@ -1,0 +1,64 @@
+// TCP echo (RFC 862: "send back any data it receives") and TCP discard (RFC 863: "throw away
+// any data it receives"), written only against the fg_* socket API and its epoll calls.
+//
+// One listening socket and one epoll set per service, level-triggered. Echo applies
+// back-pressure: what fg_send cannot take is kept, and that connection is not read again
+// until EPOLLOUT says the rest has gone. At the peer's FIN the pending bytes are sent, then
+// our FIN (shutdown SHUT_WR) and the descriptor is closed; any error closes at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "apps/service.hpp"
+
+namespace flowgate {
+
+class TcpService final : public Service {
+ public:
+  enum class Kind { echo, discard };
+
+  // Listens on 0.0.0.0:port; throws std::system_error when it cannot.
+  TcpService(Stack& stack, uint16_t port, Kind kind);
+  ~TcpService() override;
+  TcpService(const TcpService&) = delete;
+  TcpService& operator=(const TcpService&) = delete;
+
+  void run() override;
+  void for_each_counter(
+      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
+
+ private:
+  struct Connection {
+    std::vector<uint8_t> pending;  // echo: received, not yet taken by fg_send
+    size_t pending_sent = 0;       // of `pending`, the bytes fg_send has taken
+    bool eof = false;              // the peer's FIN was read
+    bool waiting_out = false;      // interest is EPOLLOUT (reading paused), not EPOLLIN
+  };
+
+  void accept_all();
+  // Serves one ready connection; false when it was closed.
+  bool serve(int fd, Connection& c, uint32_t events);
+  // Hands pending bytes to fg_send; false on a send error.
+  bool flush(int fd, Connection& c);
+  void watch(int fd, Connection& c, bool want_out);
+  void close_connection(int fd, bool error);
+
+  Stack& stack_;
+  uint16_t port_;
+  Kind kind_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  std::map<int, Connection> connections_;
+  std::vector<uint8_t> buffer_;
+
+  uint64_t accepted_ = 0;
+  uint64_t closed_ = 0;
+  uint64_t errors_ = 0;
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace flowgate
