@@ -2,7 +2,7 @@
 # The README's "run" command. Installs what is missing, builds flowgate, builds a lab (a veth
 # pair whose peer side is a network namespace at 198.18.0.2, see lab.sh) and runs
 #   flowgate standalone --interface <gateway side> --address 198.18.0.1/24 \
-#       --udp-echo 7 --udp-discard 9 [EXTRA FLOWGATE OPTIONS]
+#       --udp-echo 7 --udp-discard 9 --tcp-echo 7 --tcp-discard 9 [EXTRA FLOWGATE OPTIONS]
 # until Ctrl-C (or SIGTERM); the lab is removed however it ends.
 #
 # Usage (as root on Debian 12): deploy/lab/run-demo.sh [EXTRA FLOWGATE OPTIONS]
@@ -60,6 +60,12 @@ host at 198.18.0.2 in network namespace $ns. In another terminal, as root, try:
   ip netns exec $ns nc -u 198.18.0.1 7                     # type lines; Ctrl-C leaves
   echo bye | ip netns exec $ns nc -u -q1 198.18.0.1 9      # discard: nothing comes back
   echo hi | ip netns exec $ns nc -u -q1 198.18.0.1 9999    # closed port: ICMP unreachable
+  echo hi | ip netns exec $ns nc -N 198.18.0.1 7           # TCP echo; -N sends FIN at EOF
+  ip netns exec $ns nc 198.18.0.1 7                        # TCP: type lines; Ctrl-D ends
+  head -c 64M /dev/urandom | ip netns exec $ns nc -N 198.18.0.1 7 | sha256sum
+                                                           # 64 MiB through TCP echo
+  head -c 64M /dev/zero | ip netns exec $ns nc -N 198.18.0.1 9   # TCP discard
+  ip netns exec $ns nc -zv 198.18.0.1 9999                 # closed TCP port: refused (RST)
   ip netns exec $ns tcpdump -n -e -vv -i $peer_if          # watch it all
 
 Ctrl-C here stops flowgate (it prints its counters) and removes the lab.
@@ -69,7 +75,7 @@ EOF
 # In the background, so that a SIGTERM sent to this script can be passed on (a trap runs
 # only once the foreground command is done). Ctrl-C reaches both: flowgate stops on it.
 "$flowgate" standalone --interface "$LAB_GATEWAY_IF" --address 198.18.0.1/24 \
-  --udp-echo 7 --udp-discard 9 "$@" &
+  --udp-echo 7 --udp-discard 9 --tcp-echo 7 --tcp-discard 9 "$@" &
 fg_pid=$!
 trap 'kill -TERM "$fg_pid" 2>/dev/null || true' INT TERM
 # A trapped signal interrupts `wait` before flowgate is done: wait until it is gone, then

@@ -104,6 +104,7 @@ feed() {
 counter() {
   awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$work/stats.txt"
 }
+counter_at_least() { (( $(counter "$1") >= $2 )); }  # re-read each time wait_for polls
 
 # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds or time is up.
 wait_for() {
@@ -238,7 +239,7 @@ done
 printf 'discard me\n' >"$work/discard.in"
 peer timeout 3 nc -u -W 1 -w 1 "$GW_IP" 9 < <(feed "$work/discard.in" 2 2>/dev/null) \
   >"$work/discard.out" 2>"$work/discard.err"
-if wait_for 3 test "$(counter udp_discard_9_received)" -ge 1; then
+if wait_for 3 counter_at_least udp_discard_9_received 1; then
   pass "udp discard: datagram received and dropped"
 else
   fail "udp discard: flowgate did not count the datagram (udp_discard_9_received = $(counter udp_discard_9_received))"
