@@ -14,6 +14,12 @@ packages=(
   iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps
 )
 
+# --list: print the package names (what .ci/run installs) and nothing else.
+if [[ ${1:-} == --list ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

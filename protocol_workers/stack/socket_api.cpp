@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #include "stack/stack.hpp"
 
@@ -502,24 +501,17 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
   EpollSet& set = stack.epoll_sets().at(e->id);
   // Scan round-robin from after the last descriptor reported, so that when more are ready
   // than maxevents the others get their turn next time (Linux rotates its ready list).
-  std::vector<int> order;
-  order.reserve(set.interest.size());
-  for (auto it = set.interest.upper_bound(set.resume_after); it != set.interest.end(); ++it)
-    order.push_back(it->first);
-  for (auto it = set.interest.begin(); it != set.interest.end() && it->first <= set.resume_after;
-       ++it)
-    order.push_back(it->first);
+  // Two passes over the ordered map; no allocation per call.
   int n = 0;
-  for (int fd : order) {
-    if (n == maxevents) break;
-    EpollInterest& interest = set.interest.at(fd);
-    if (interest.disarmed) continue;
+  int last_reported = set.resume_after;
+  auto visit = [&](int fd, EpollInterest& interest) {
+    if (interest.disarmed) return;
     // EPOLLERR and EPOLLHUP are always reported, as by the kernel.
     const uint32_t wanted = interest.events | EPOLLERR | EPOLLHUP;
     const uint32_t ready = readiness(stack, fd) & wanted;
     if (ready == 0) {
       interest.last_ready = 0;
-      continue;
+      return;
     }
     if ((interest.events & EPOLLET) != 0) {
       // Edge-triggered: report again only when something happened since the last report:
@@ -529,14 +521,20 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
           (ready & ~interest.last_ready) != 0 || signature != interest.last_signature;
       interest.last_ready = ready;
       interest.last_signature = signature;
-      if (!fresh) continue;
+      if (!fresh) return;
     }
     if ((interest.events & EPOLLONESHOT) != 0) interest.disarmed = true;
     events[n].events = ready;
     events[n].data = interest.data;
     ++n;
-    set.resume_after = fd;
-  }
+    last_reported = fd;
+  };
+  const auto split = set.interest.upper_bound(set.resume_after);
+  for (auto it = split; it != set.interest.end() && n < maxevents; ++it)
+    visit(it->first, it->second);
+  for (auto it = set.interest.begin(); it != split && n < maxevents; ++it)
+    visit(it->first, it->second);
+  set.resume_after = last_reported;
   return n;
 }
 

@@ -9,9 +9,12 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/arp.hpp"
 
 namespace {
+
+using flowgate::fuzz::require;
 
 using flowgate::wire::ArpReader;
 using flowgate::wire::ArpRepr;
@@ -19,15 +22,6 @@ using flowgate::wire::Bytes;
 using flowgate::wire::load_be16;
 using flowgate::wire::load_u8;
 using flowgate::wire::WireError;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_arp: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
 
 }  // namespace
 

@@ -10,23 +10,17 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/ethernet.hpp"
 
 namespace {
+
+using flowgate::fuzz::require;
 
 using flowgate::wire::Bytes;
 using flowgate::wire::EthernetReader;
 using flowgate::wire::EthernetRepr;
 using flowgate::wire::EtherType;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_ethernet: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
 
 }  // namespace
 

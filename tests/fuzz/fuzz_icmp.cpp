@@ -13,27 +13,18 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/icmp.hpp"
 
 namespace {
+
+using flowgate::fuzz::require;
+using flowgate::fuzz::same_bytes;
 
 using flowgate::wire::Bytes;
 using flowgate::wire::IcmpReader;
 using flowgate::wire::IcmpRepr;
 using flowgate::wire::WireError;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_icmp: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
-
-bool same_bytes(Bytes a, Bytes b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end());
-}
 
 }  // namespace
 

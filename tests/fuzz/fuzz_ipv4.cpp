@@ -13,9 +13,13 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/ipv4.hpp"
 
 namespace {
+
+using flowgate::fuzz::fail;
+using flowgate::fuzz::require;
 
 using flowgate::wire::Bytes;
 using flowgate::wire::internet_checksum;
@@ -24,15 +28,6 @@ using flowgate::wire::Ipv4Repr;
 using flowgate::wire::load_be16;
 using flowgate::wire::load_u8;
 using flowgate::wire::WireError;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_ipv4: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
 
 // What check() must answer, computed from the raw bytes independently of the view.
 WireError expected_check(Bytes b) {

@@ -44,6 +44,7 @@
 #include <tuple>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "stack/clock.hpp"
 #include "stack/config.hpp"
 #include "stack/icmp.hpp"
@@ -59,6 +60,10 @@
 #include "wire/udp.hpp"
 
 namespace {
+
+using flowgate::fuzz::advance;
+using flowgate::fuzz::fail;
+using flowgate::fuzz::require;
 
 using flowgate::Duration;
 using flowgate::Instant;
@@ -91,18 +96,6 @@ constexpr uint16_t kLengthMask = 0x7fff;
 constexpr uint16_t kEchoPort = 7;
 constexpr uint16_t kTcpEchoPort = 8080;
 constexpr size_t kMaxTcpConnections = 16;
-// Timer steps per clock advance: enough to follow ARP retransmissions and reassembly expiry
-// one by one; beyond it the clock jumps to the end (a worker that fell behind).
-constexpr int kMaxPollSteps = 256;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_stack_receive: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
 
 StackConfig lab_config() {
   StackConfig c;
@@ -406,25 +399,6 @@ void fix_ack(std::vector<std::byte>& frame, const CheckingLink& link) {
                                     static_cast<uint16_t>(tcp_len));
   sum.add(Bytes(segment));
   flowgate::wire::store_be16(segment, TcpReader::kChecksumOffset, sum.finish());
-}
-
-void poll_at(Stack& stack, ManualClock& clock) {
-  stack.poll();
-  const auto next = stack.next_deadline();
-  require(!next || *next > clock.now(), "next_deadline() not after the poll() that ran timers");
-}
-
-// Moves the clock forward by `d`, stopping at each timer deadline on the way.
-void advance(Stack& stack, ManualClock& clock, Duration d) {
-  const Instant end = clock.now() + d;
-  for (int step = 0; step < kMaxPollSteps; ++step) {
-    const auto next = stack.next_deadline();
-    if (!next || *next > end) break;
-    clock.set(std::max(*next, clock.now()));
-    poll_at(stack, clock);
-  }
-  clock.set(end);
-  poll_at(stack, clock);
 }
 
 }  // namespace

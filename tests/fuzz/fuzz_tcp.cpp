@@ -14,9 +14,13 @@
 #include <cstdio>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/tcp.hpp"
 
 namespace {
+
+using flowgate::fuzz::require;
+using flowgate::fuzz::same_bytes;
 
 using flowgate::wire::Bytes;
 using flowgate::wire::Ipv4Address;
@@ -29,19 +33,6 @@ using flowgate::wire::TcpRepr;
 using flowgate::wire::WireError;
 
 constexpr size_t kAddressesLen = 8;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_tcp: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
-
-bool same_bytes(Bytes a, Bytes b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end());
-}
 
 WireError expected_check(Bytes b) {
   if (b.size() < TcpReader::kMinHeaderLen) return WireError::truncated;

@@ -48,6 +48,7 @@
 #include <optional>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "stack/clock.hpp"
 #include "stack/config.hpp"
 #include "stack/link.hpp"
@@ -60,6 +61,9 @@
 #include "wire/tcp.hpp"
 
 namespace {
+
+using flowgate::fuzz::advance;
+using flowgate::fuzz::require;
 
 using flowgate::Duration;
 using flowgate::Instant;
@@ -95,18 +99,6 @@ constexpr uint32_t kPeerIss = 0xfffff000;  // wraps within the first 4 KiB
 constexpr size_t kMaxRecords = 64;
 constexpr size_t kMaxPayload = 4096;
 constexpr size_t kMaxAppIo = 65536;
-// Timer steps per clock advance; beyond it the clock jumps to the end (a worker that fell
-// behind).
-constexpr int kMaxPollSteps = 256;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_tcp_connection: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
 
 // Wrap-aware "a is after b" for raw sequence numbers (RFC 9293 3.4).
 bool seq_after(uint32_t a, uint32_t b) {
@@ -254,24 +246,6 @@ Duration delay_of(uint8_t code) {
   if (code == 255) return std::chrono::hours(2);
   if (code < 100) return std::chrono::milliseconds(code);
   return std::chrono::milliseconds(500) * (code - 99);
-}
-
-void poll_at(Stack& stack, const ManualClock& clock) {
-  stack.poll();
-  const auto next = stack.next_deadline();
-  require(!next || *next > clock.now(), "next_deadline() not after the poll() that ran timers");
-}
-
-void advance(Stack& stack, ManualClock& clock, Duration d) {
-  const Instant end = clock.now() + d;
-  for (int step = 0; step < kMaxPollSteps; ++step) {
-    const auto next = stack.next_deadline();
-    if (!next || *next > end) break;
-    clock.set(std::max(*next, clock.now()));
-    poll_at(stack, clock);
-  }
-  clock.set(end);
-  poll_at(stack, clock);
 }
 
 // The peer's side of the script.

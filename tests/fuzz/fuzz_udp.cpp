@@ -13,9 +13,13 @@
 #include <cstdio>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "wire/udp.hpp"
 
 namespace {
+
+using flowgate::fuzz::require;
+using flowgate::fuzz::same_bytes;
 
 using flowgate::wire::Bytes;
 using flowgate::wire::Ipv4Address;
@@ -25,19 +29,6 @@ using flowgate::wire::UdpRepr;
 using flowgate::wire::WireError;
 
 constexpr size_t kAddressesLen = 8;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_udp: property failed: %s\n", what);
-  __builtin_trap();
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) fail(what);
-}
-
-bool same_bytes(Bytes a, Bytes b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end());
-}
 
 WireError expected_check(Bytes b) {
   if (b.size() < UdpReader::kHeaderLen) return WireError::truncated;

@@ -47,26 +47,10 @@ tcpdump_pid=""
 lab_up=0
 failures=()
 started=$(date +%s)
+# shellcheck source=tests/integration/lib.sh
+source "$here/lib.sh"
 
-log() { echo "[$(($(date +%s) - started))s] $*"; }
-pass() { log "ok: $*"; }
-fail() {
-  log "FAIL: $*" >&2
-  failures+=("$*")
-}
 
-stop_pid() {  # stop_pid PID SIGNAL SECONDS: signal, wait up to SECONDS, then SIGKILL
-  local pid=$1 sig=$2 secs=$3 i
-  [[ -n $pid ]] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  return 1
-}
 
 cleanup() {
   local rc=$?
@@ -82,16 +66,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Shows the tail of the logs; the end of the script calls it when something failed.
-dump_logs() {
-  for f in flowgate.out flowgate.err stats.txt tcpdump.txt tcpdump.err; do
-    [[ -s $work/$f ]] || continue
-    echo "----- $f (last 40 lines) -----" >&2
-    tail -n 40 "$work/$f" >&2
-  done
-}
 
-peer() { ip netns exec "$LAB_NETNS" "$@"; }
 
 # Feeds a file to stdin and then holds stdin open for a while: netcat-openbsd closes its UDP
 # socket as soon as stdin ends, before any answer could arrive.
@@ -100,22 +75,7 @@ feed() {
   sleep "$2"
 }
 
-# The value of counter $1 in the stats file (0 if absent).
-counter() {
-  awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$work/stats.txt"
-}
-counter_at_least() { (( $(counter "$1") >= $2 )); }  # re-read each time wait_for polls
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds or time is up.
-wait_for() {
-  local secs=$1 i
-  shift
-  for ((i = 0; i < secs * 10; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # The command line: help, and a bad argument named with exit status 2 (no lab needed).
 help_out=$("$flowgate" standalone --help 2>&1)
@@ -296,16 +256,6 @@ stop_pid "$tcpdump_pid" TERM 5 || log "note: tcpdump did not stop on SIGTERM"
 wait "$tcpdump_pid" 2>/dev/null
 tcpdump_pid=""
 
-# Counters of the final dump (written at exit).
-expect() {  # expect NAME OP VALUE WHY
-  local value
-  value=$(counter "$1")
-  if test "$value" "-$2" "$3"; then
-    pass "counter $1 = $value (-$2 $3)"
-  else
-    fail "counter $1 = $value, expected -$2 $3: $4"
-  fi
-}
 expect icmp_echo_replies_sent ge 12 "one reply per ping"
 expect ipv4_fragments_sent gt 0 "the 3000-byte replies are fragmented"
 expect reasm_completed gt 0 "the 3000-byte requests are reassembled"

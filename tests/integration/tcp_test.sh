@@ -49,26 +49,10 @@ tcpdump_pid=""
 lab_up=0
 failures=()
 started=$(date +%s)
+# shellcheck source=tests/integration/lib.sh
+source "$here/lib.sh"
 
-log() { echo "[$(($(date +%s) - started))s] $*"; }
-pass() { log "ok: $*"; }
-fail() {
-  log "FAIL: $*" >&2
-  failures+=("$*")
-}
 
-stop_pid() {  # stop_pid PID SIGNAL SECONDS: signal, wait up to SECONDS, then SIGKILL
-  local pid=$1 sig=$2 secs=$3 i
-  [[ -n $pid ]] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  return 1
-}
 
 cleanup() {
   local rc=$?
@@ -85,31 +69,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-dump_logs() {
-  for f in flowgate.out flowgate.err stats.txt tcpdump.err; do
-    [[ -s $work/$f ]] || continue
-    echo "----- $f (last 40 lines) -----" >&2
-    tail -n 40 "$work/$f" >&2
-  done
-}
 
-peer() { ip netns exec "$LAB_NETNS" "$@"; }
 
-counter() {  # the value of counter $1 in the stats file (0 if absent)
-  awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$work/stats.txt"
-}
 
-counter_is() { [[ $(counter "$1") == "$2" ]]; }  # re-read each time wait_for polls
 
-wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds
-  local secs=$1 i
-  shift
-  for ((i = 0; i < secs * 10; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # ---------------------------------------------------------------------------------------
 log "building lab $lab_name"
@@ -210,15 +173,6 @@ stop_pid "$tcpdump_pid" TERM 5 || true
 wait "$tcpdump_pid" 2>/dev/null
 tcpdump_pid=""
 
-expect() {  # expect NAME OP VALUE WHY
-  local value
-  value=$(counter "$1")
-  if test "$value" "-$2" "$3"; then
-    pass "counter $1 = $value (-$2 $3)"
-  else
-    fail "counter $1 = $value, expected -$2 $3: $4"
-  fi
-}
 expect tcp_echo_7_accepted eq 2 "two echo connections"
 expect tcp_echo_7_bytes_sent eq "$((BIG + $(stat -c %s "$work/small.in")))" "every byte echoed"
 expect tcp_echo_7_errors eq 0 "no echo connection ended in error"
