@@ -6,8 +6,10 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config
-  # libraries: libsodium (SipHash for TCP ISNs and SYN cookies)
-  libsodium-dev
+  # libraries: libsodium (SipHash for TCP ISNs and SYN cookies); libxdp/libbpf (AF_XDP sockets
+  # and loading our XDP program, which clang compiles with -target bpf); Boost.Interprocess
+  # (the shared-memory segment); yaml-cpp (the configuration file)
+  libsodium-dev libxdp-dev libbpf-dev libboost-dev libyaml-cpp-dev
   # tests: GoogleTest; libFuzzer targets need clang with its runtime
   googletest libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # lab and integration tests: real Linux peers in a network namespace

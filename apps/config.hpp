@@ -1,0 +1,115 @@
+// The gateway's configuration file: one YAML document (yaml-cpp), documented key by key in
+// README.md and deploy/examples/flowgate.yaml.
+//
+// Loading never throws on bad input: it returns every error it found, each as
+// `file:line: key: reason` (key is the dotted path, e.g. `listeners[1].port`). Unknown keys
+// are errors, so a typo never silently falls back to a default. `flowgate check` prints the
+// errors; `flowgate run` refuses to start with the same messages.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "stack/clock.hpp"
+#include "stack/config.hpp"
+#include "wire/addresses.hpp"
+
+namespace flowgate {
+
+enum class LinkBackend : uint8_t { xdp, af_packet };
+enum class XdpMode : uint8_t { native, skb };
+enum class ListenerProtocol : uint8_t { tcp, udp };
+enum class AppKind : uint8_t { echo, discard, chargen };
+
+struct ChargenSettings {
+  uint64_t bytes = 1024 * 1024;  // sent on each connection, then the connection is closed
+};
+
+struct ListenerConfig {
+  std::string name;
+  ListenerProtocol protocol = ListenerProtocol::tcp;
+  uint16_t port = 0;
+  AppKind app = AppKind::echo;
+  uint32_t backlog = 128;  // TCP only: listen(backlog)
+  ChargenSettings chargen;
+  int line = 0;  // where the listener starts in the file, for later messages
+};
+
+// Test-only: the I/O process's seeded fault injector (this kernel has no netem). Off unless
+// the `testing.fault_injection` section is present.
+struct FaultInjectionConfig {
+  uint64_t seed = 1;
+  double drop = 0;       // probability per frame, 0..1
+  double duplicate = 0;  // probability per frame that a copy follows it
+  double reorder = 0;    // probability per frame that it is held back behind the next one
+  double corrupt = 0;    // probability per frame that one bit of its IPv4 part is flipped
+  bool on_receive = true;   // frames from the link to the workers
+  bool on_transmit = true;  // frames from the workers to the link
+};
+
+struct GatewayConfig {
+  std::string source;  // the file it came from ("<string>" when parsed from text)
+
+  // The instance names the shared-memory segment (/dev/shm/flowgate.<instance>); two
+  // gateways on one host need two names. [a-z0-9_-], 1-32 characters.
+  std::string instance = "default";
+
+  // The link.
+  std::string interface;                 // required
+  std::vector<uint32_t> queues;          // empty: every RX queue of the interface
+  LinkBackend backend = LinkBackend::xdp;
+  XdpMode xdp_mode = XdpMode::native;
+  bool xdp_force_copy = false;           // XDP_COPY even where zero-copy would work
+
+  // Our IPv4 identity on that link.
+  wire::Ipv4Cidr address{};                  // required
+  std::optional<wire::Ipv4Address> gateway;  // next hop for everything off the subnet
+  std::optional<wire::MacAddress> mac;       // default: the interface's own
+  std::optional<uint16_t> mtu;               // default: the interface's own
+  std::optional<uint16_t> vlan;              // 802.1Q VLAN id, 1-4094
+  std::vector<StaticNeighbour> static_arp;
+
+  // Processes.
+  uint32_t workers = 1;               // 1-64
+  std::string worker_user = "nobody"; // workers drop to this user and no capabilities
+  Duration drain_timeout = std::chrono::seconds(5);  // SIGTERM: time connections get to end
+
+  // Shared memory: the UMEM (frames shared by the kernel, the I/O process and workers) and
+  // the per-worker rings.
+  uint32_t umem_frames = 16384;     // power of two, 1024-262144
+  uint32_t frame_size = 4096;       // 2048 or 4096
+  uint32_t ring_size = 2048;        // per worker ring, power of two, 64-16384
+
+  tcp::TcpConfig tcp;               // the `tcp:` section: tunables (see stack config)
+  std::vector<ListenerConfig> listeners;
+
+  std::optional<FaultInjectionConfig> fault_injection;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;     // 1-based; 0 when the error concerns the whole file
+  std::string key;  // dotted path; empty for a file-level error
+  std::string reason;
+
+  // `file:line: key: reason`
+  std::string to_string() const;
+};
+
+using ConfigResult = std::variant<GatewayConfig, std::vector<ConfigError>>;
+
+// Reads and validates a file. A missing or unreadable file is one error naming the file.
+ConfigResult load_config_file(const std::string& path);
+// The same for text already in memory; `source` is the name used in messages.
+ConfigResult parse_config(std::string_view text, const std::string& source);
+
+// `flowgate check --config FILE`: prints each error to `err` as `file:line: key: reason` and
+// returns 1, or prints a one-line summary to `out` and returns 0.
+int check_config_command(const std::string& path, std::FILE* out, std::FILE* err);
+
+}  // namespace flowgate
