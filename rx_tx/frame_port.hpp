@@ -23,6 +23,16 @@ struct FrameDesc {
   uint32_t length = 0;
 };
 
+// The UMEM as the I/O process maps it: `size` bytes from `base` (page aligned, inside the
+// shared-memory segment), cut into frames of `frame_size` bytes (a power of two: 2048 or
+// 4096). Frame offsets in FrameDesc count from `base`. The owner of the mapping keeps it alive
+// longer than every port that uses it.
+struct UmemArea {
+  void* base = nullptr;
+  uint64_t size = 0;
+  uint32_t frame_size = 0;
+};
+
 class FramePort {
  public:
   virtual ~FramePort() = default;
