@@ -19,28 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "rx_tx/af_packet_socket.hpp"
+#include "rx_tx/interface_info.hpp"
 #include "stack/link.hpp"
 #include "wire/addresses.hpp"
 #include "wire/bytes.hpp"
 
 namespace flowgate {
-
-// Opening or querying the link failed; what() names the interface and the system error.
-class LinkError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-struct InterfaceInfo {
-  std::string name;
-  int index = 0;
-  wire::MacAddress mac;
-  uint32_t mtu = 0;  // the IP MTU (Ethernet payload bytes), as `ip link` shows it
-  bool up = false;
-};
-
-// Looks an interface up by name. Throws LinkError ("interface 'x' not found: ...").
-InterfaceInfo query_interface(const std::string& name);
 
 struct AfPacketConfig {
   std::string interface;
@@ -53,39 +38,6 @@ struct AfPacketConfig {
   // Receive frames for every MAC address, not only the interface's: needed when the stack
   // uses a MAC the interface does not own. The membership ends with the socket.
   bool promiscuous = false;
-};
-
-// Counters of the link itself, below the stack's. Plain memory, one writer.
-#define FLOWGATE_AF_PACKET_COUNTERS(X)                                                      \
-  X(rx_frames, "Frames received and handed to the callback")                                \
-  X(rx_bytes, "Bytes of the frames handed to the callback")                                 \
-  X(rx_batches, "recvmmsg calls that returned at least one frame")                          \
-  X(rx_truncated, "Frames longer than the receive buffer (MTU changed?), dropped")          \
-  X(rx_outgoing, "Our own outgoing frames seen on receive (old kernel), dropped")           \
-  X(rx_checksum_partial,                                                                    \
-    "Frames whose L4 checksum was left to offload (peer needs `ethtool -K tx off`)")        \
-  X(rx_kernel_drops, "Frames the kernel dropped because the socket's buffer was full")      \
-  X(rx_errors, "recvmmsg failures other than 'nothing to read'")                            \
-  X(tx_frames, "Frames the kernel accepted for sending")                                    \
-  X(tx_bytes, "Bytes of the frames the kernel accepted")                                    \
-  X(tx_batches, "sendmmsg calls that sent at least one frame")                              \
-  X(tx_would_block, "Flushes stopped by a full socket send buffer (frames stay queued)")    \
-  X(tx_queue_full, "Frames refused by transmit(): queue full and the kernel not accepting") \
-  X(tx_oversize, "Frames refused by transmit(): longer than MTU + Ethernet + one VLAN tag") \
-  X(tx_errors, "Frames the kernel refused (interface down, too long, qdisc drop), lost")
-
-struct AfPacketStats {
-#define FLOWGATE_STATS_FIELD(name, help) uint64_t name = 0;
-  FLOWGATE_AF_PACKET_COUNTERS(FLOWGATE_STATS_FIELD)
-#undef FLOWGATE_STATS_FIELD
-
-  // Calls f(name, help, value) for every counter, in declaration order.
-  template <typename F>
-  void for_each(F&& f) const {
-#define FLOWGATE_STATS_VISIT(name, help) f(#name, help, name);
-    FLOWGATE_AF_PACKET_COUNTERS(FLOWGATE_STATS_VISIT)
-#undef FLOWGATE_STATS_VISIT
-  }
 };
 
 class AfPacketLink final : public Link {
