@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,10 +46,10 @@ struct ListenerConfig {
 // the `testing.fault_injection` section is present.
 struct FaultInjectionConfig {
   uint64_t seed = 1;
-  double drop = 0;       // probability per frame, 0..1
-  double duplicate = 0;  // probability per frame that a copy follows it
-  double reorder = 0;    // probability per frame that it is held back behind the next one
-  double corrupt = 0;    // probability per frame that one bit of its IPv4 part is flipped
+  double drop = 0;          // probability per frame, 0..1
+  double duplicate = 0;     // probability per frame that a copy follows it
+  double reorder = 0;       // probability per frame that it is held back behind the next one
+  double corrupt = 0;       // probability per frame that one bit of its IPv4 part is flipped
   bool on_receive = true;   // frames from the link to the workers
   bool on_transmit = true;  // frames from the workers to the link
 };
@@ -60,11 +62,11 @@ struct GatewayConfig {
   std::string instance = "default";
 
   // The link.
-  std::string interface;                 // required
-  std::vector<uint32_t> queues;          // empty: every RX queue of the interface
+  std::string interface;         // required
+  std::vector<uint32_t> queues;  // empty: every RX queue of the interface
   LinkBackend backend = LinkBackend::xdp;
   XdpMode xdp_mode = XdpMode::native;
-  bool xdp_force_copy = false;           // XDP_COPY even where zero-copy would work
+  bool xdp_force_copy = false;  // XDP_COPY even where zero-copy would work
 
   // Our IPv4 identity on that link.
   wire::Ipv4Cidr address{};                  // required
@@ -75,20 +77,27 @@ struct GatewayConfig {
   std::vector<StaticNeighbour> static_arp;
 
   // Processes.
-  uint32_t workers = 1;               // 1-64
-  std::string worker_user = "nobody"; // workers drop to this user and no capabilities
+  uint32_t workers = 1;                // 1-64
+  std::string worker_user = "nobody";  // workers drop to this user and no capabilities
   Duration drain_timeout = std::chrono::seconds(5);  // SIGTERM: time connections get to end
 
   // Shared memory: the UMEM (frames shared by the kernel, the I/O process and workers) and
   // the per-worker rings.
-  uint32_t umem_frames = 16384;     // power of two, 1024-262144
-  uint32_t frame_size = 4096;       // 2048 or 4096
-  uint32_t ring_size = 2048;        // per worker ring, power of two, 64-16384
+  uint32_t umem_frames = 16384;  // power of two, 1024-262144
+  uint32_t frame_size = 4096;    // 2048 or 4096
+  uint32_t ring_size = 2048;     // per worker ring, power of two, 64-16384
 
-  tcp::TcpConfig tcp;               // the `tcp:` section: tunables (see stack config)
+  tcp::TcpConfig tcp;  // the `tcp:` section: tunables (see stack config)
   std::vector<ListenerConfig> listeners;
 
   std::optional<FaultInjectionConfig> fault_injection;
+
+  // Where each key was set: dotted path ("tcp.rto_min", "listeners[1]", "listeners[1].port")
+  // to its 1-based line. Checks made after loading (against the interface at start-up, on a
+  // SIGHUP reload) point at the line like the parser does.
+  std::map<std::string, int, std::less<>> key_lines;
+  // The line of `key`, or 0 when the file does not set it.
+  int line_of(std::string_view key) const;
 };
 
 struct ConfigError {
@@ -111,5 +120,61 @@ ConfigResult parse_config(std::string_view text, const std::string& source);
 // `flowgate check --config FILE`: prints each error to `err` as `file:line: key: reason` and
 // returns 1, or prints a one-line summary to `out` and returns 0.
 int check_config_command(const std::string& path, std::FILE* out, std::FILE* err);
+
+// The configuration one worker's stack runs with. `interface_mac` and `interface_mtu` are the
+// interface's own, used when the file sets no `mac` or `mtu`. The caller has checked the
+// configured MTU against the interface with check_against_interface().
+StackConfig stack_config_for(const GatewayConfig& config, wire::MacAddress interface_mac,
+                             uint16_t interface_mtu);
+
+// What the parser cannot know: facts about the interface, learnt at start-up.
+struct InterfaceFacts {
+  uint16_t mtu = 1500;     // the interface's MTU
+  uint32_t rx_queues = 1;  // its number of RX queues (ethtool -l: combined or rx)
+};
+
+// The checks that need those facts, with the same `file:line: key: reason` errors: the queues
+// exist, a configured MTU is no larger than the interface's, the MTU fits a UMEM frame, and
+// the UMEM holds enough frames for the real number of queues (the parser counts one queue for
+// `queues: all`). Empty when all is well.
+std::vector<ConfigError> check_against_interface(const GatewayConfig& config,
+                                                 const InterfaceFacts& facts);
+
+// The fewest UMEM frames that let every ring be full at once (the rule is explained in
+// apps/config_runtime.cpp). `nic_queues` is the number of NIC queues the I/O process serves.
+uint64_t min_umem_frames(uint32_t workers, uint32_t ring_size, uint32_t nic_queues);
+
+// The largest IPv4 MTU whose frames fit a UMEM frame of `frame_size` bytes: the kernel keeps
+// XDP_PACKET_HEADROOM (256 bytes) in front of each received frame, then come the Ethernet
+// header (14 bytes) and, on a VLAN, the 802.1Q tag (4 bytes).
+uint32_t max_mtu_for_frame_size(uint32_t frame_size, bool vlan);
+
+// Value rules shared by the configuration file and the command line (apps/cli.cpp): the same
+// input is accepted or refused the same way whichever way it is given.
+namespace config_rules {
+
+// Decimal digits only (no sign, no spaces, no leading zeros except "0"), within [min, max].
+std::optional<uint64_t> parse_decimal(std::string_view text, uint64_t min, uint64_t max);
+
+// Why `cidr` cannot be our address, or nullopt when it can: it needs a prefix length 1-32, a
+// unicast address, and for prefixes up to /30 neither the network nor the broadcast address
+// (/31, RFC 3021, and /32 have neither).
+std::optional<std::string> host_address_problem(const wire::Ipv4Cidr& cidr);
+
+// Another usable host of `subnet` (the gateway, a static neighbour): inside it, not our own
+// address, not its network or broadcast address.
+bool is_other_host(const wire::Ipv4Cidr& subnet, wire::Ipv4Address address);
+
+// What Linux accepts as an interface name (dev_valid_name): 1-15 characters, not "." or "..",
+// no '/', ':' or white space.
+bool is_interface_name(std::string_view name);
+
+// "250ms", "5s", "2m": a whole number and a unit (us, ms, s, m, h). A plain number is refused:
+// a bare "5" is as likely meant as milliseconds as seconds.
+std::optional<Duration> parse_duration(std::string_view text);
+// The inverse, in the largest unit that is exact: 200ms, 2m, 1500us.
+std::string format_duration(Duration d);
+
+}  // namespace config_rules
 
 }  // namespace flowgate
