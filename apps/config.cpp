@@ -162,19 +162,19 @@ class Parser {
     failed_.insert(key);
     errors_.push_back(ConfigError{config_.source, line, std::move(key), std::move(reason)});
   }
-  // False when an error was reported for `path` or anything under it (`umem` covers
-  // `umem.frames`, `queues` covers `queues[2]`): cross-checks skip such values, whose
-  // defaults would only produce a second, misleading error.
-  bool ok(std::string_view path) const {
-    for (const std::string& f : failed_) {
-      if (f.size() >= path.size() && f.compare(0, path.size(), path) == 0 &&
-          (f.size() == path.size() || f[path.size()] == '.' || f[path.size()] == '[')) {
-        return false;
-      }
-    }
-    return true;
-  }
   void error(const Value& v, std::string reason) { error(v.line, v.path, std::move(reason)); }
+  // False when an error was reported for `path`, for a key under it (`queues` and
+  // `queues[2]`) or for a section holding it (`umem` and `umem.frames`): cross-checks skip
+  // such values, whose defaults would only produce a second, misleading error.
+  bool ok(std::string_view path) const {
+    auto is_under = [](std::string_view inner, std::string_view outer) {
+      return inner.size() > outer.size() && inner.substr(0, outer.size()) == outer &&
+             (inner[outer.size()] == '.' || inner[outer.size()] == '[');
+    };
+    return std::none_of(failed_.begin(), failed_.end(), [&](const std::string& f) {
+      return f == path || is_under(f, path) || is_under(path, f);
+    });
+  }
   // "must be <expected>, got <what the value is>".
   void expected(const Value& v, std::string_view what, std::string_view hint = {}) {
     std::string reason = "must be " + std::string(what) + ", got " + describe(v.node);
@@ -971,7 +971,7 @@ void Parser::check_link() {
       }
     }
   }
-  if (config_.mtu && ok("umem") && ok("vlan")) {
+  if (config_.mtu && ok("umem.frame_size") && ok("vlan")) {
     const bool vlan = config_.vlan.has_value();
     const uint32_t largest = max_mtu_for_frame_size(config_.frame_size, vlan);
     if (*config_.mtu > largest) {
@@ -988,7 +988,7 @@ void Parser::check_link() {
 }
 
 void Parser::check_umem() {
-  if (!ok("umem") || !ok("workers") || !ok("ring_size") || !ok("queues")) return;
+  if (!ok("umem.frames") || !ok("workers") || !ok("ring_size") || !ok("queues")) return;
   const uint32_t nic_queues =
       config_.queues.empty() ? 1 : static_cast<uint32_t>(config_.queues.size());
   const uint64_t needed = min_umem_frames(config_.workers, config_.ring_size, nic_queues);
@@ -1022,7 +1022,9 @@ void Parser::check_tcp() {
   // later one if it sets both), since a default cannot be the mistake.
   auto order = [&](std::string_view low_key, Duration low, std::string_view high_key,
                    Duration high) {
-    if (low <= high) return;
+    if (low <= high || !ok("tcp." + std::string(low_key)) || !ok("tcp." + std::string(high_key))) {
+      return;
+    }
     const std::string low_path = "tcp." + std::string(low_key);
     const std::string high_path = "tcp." + std::string(high_key);
     const int low_line = key_line(low_path);
@@ -1033,7 +1035,6 @@ void Parser::check_tcp() {
               std::string(high_key) + " (" + format_duration(high) +
               "): rto_min <= rto_initial <= rto_max");
   };
-  if (!ok("tcp")) return;
   order("rto_min", t.rto_min, "rto_initial", t.rto_initial);
   order("rto_initial", t.rto_initial, "rto_max", t.rto_max);
 
@@ -1041,7 +1042,7 @@ void Parser::check_tcp() {
   // would make every full segment too large for our own link.
   constexpr uint32_t kHeaders = 40;  // IPv4 and TCP headers without options
   constexpr uint32_t kSmallestMinMss = 88;
-  if (config_.mtu && t.min_mss + kHeaders > *config_.mtu) {
+  if (config_.mtu && ok("tcp.min_mss") && t.min_mss + kHeaders > *config_.mtu) {
     const int mss_line = key_line("tcp.min_mss");
     const bool blame_mss = mss_line != 0;
     const uint32_t mss_fit = *config_.mtu - kHeaders;

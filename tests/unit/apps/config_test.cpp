@@ -501,6 +501,18 @@ TEST(ConfigErrors, OneMistakeDoesNotCascade) {
   const std::vector<ConfigError> umem = parse_errors(kBase + "workers: 8\numem: [1]\n");
   ASSERT_EQ(umem.size(), 1u) << describe(umem);
   EXPECT_EQ(umem[0].key, "umem");
+
+  // A broken rto_min is not compared with rto_initial through its default (200ms)...
+  const std::vector<ConfigError> rto =
+      parse_errors(kBase + "tcp:\n  rto_min: fast\n  rto_initial: 100ms\n");
+  ASSERT_EQ(rto.size(), 1u) << describe(rto);
+  EXPECT_EQ(rto[0].key, "tcp.rto_min");
+  // ...but an unknown key beside them hides no real mistake.
+  const std::vector<ConfigError> both =
+      parse_errors(kBase + "tcp:\n  rto_mni: 2s\n  rto_initial: 100ms\n");
+  ASSERT_EQ(both.size(), 2u) << describe(both);
+  EXPECT_EQ(both[0].key, "tcp.rto_mni");
+  EXPECT_EQ(both[1].key, "tcp.rto_initial");
 }
 
 TEST(ConfigErrors, NothingThrowsWhateverTheInput) {
