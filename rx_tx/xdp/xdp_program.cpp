@@ -338,10 +338,10 @@ std::unique_ptr<XdpProgram> XdpProgram::attach(const std::string& interface, Xdp
   const std::string foreign = before.foreign();
   if (!foreign.empty()) {
     throw XdpError(where + what + "another XDP program is attached: " + foreign +
-                   "; flowgate never replaces someone else's program (remove it with "
-                   "`xdp-loader unload " +
+                   "; flowgate never replaces someone else's program (remove it with `xdp-loader "
+                   "unload " +
                    interface + " --all` or `ip link set dev " + interface +
-                   " xdp off`, or use another interface)");
+                   " xdp off` (native) / `xdpgeneric off` (skb), or use another interface)");
   }
   remove_stale(interface, ifindex, before);
 

@@ -577,6 +577,32 @@ TEST_P(XdpPortTest, TwoQueuesShareOneUmemWithTheirOwnFillRings) {
   EXPECT_EQ(second.frames_held(), kFrameCount / 4);
 }
 
+TEST_P(XdpPortTest, ErrorsNameTheInterfaceQueueAndCause) {
+  try {
+    (void)XdpProgram::attach("fgx-missing0", mode());
+    ADD_FAILURE() << "attached to a missing interface";
+  } catch (const XdpError& e) {
+    EXPECT_NE(std::string(e.what()).find("interface fgx-missing0: not found"), std::string::npos)
+        << e.what();
+  }
+  auto program = XdpProgram::attach(lab().gateway(), mode());
+  SharedUmem shm(lab().name());
+  XskRingSizes rings{512, 512, 256, 256};
+  auto umem = XskUmem::create(shm.area(), rings);
+  try {
+    XskPort port(*umem, lab().gateway(), 5, *program, rings, false);  // veth has one queue
+    ADD_FAILURE() << "bound a socket to a queue the interface does not have";
+  } catch (const XskError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("interface " + lab().gateway() + " queue 5"), std::string::npos) << what;
+    EXPECT_NE(what.find("Invalid argument"), std::string::npos) << what;
+    std::printf("[ info     ] %s\n", what.c_str());
+  }
+  // The UMEM is still usable after the failed bind.
+  XskPort port(*umem, lab().gateway(), 0, *program, rings, true);
+  EXPECT_FALSE(port.zero_copy());
+}
+
 // Runs this binary as a child that attaches the program and dies by SIGKILL, as a crashed
 // gateway would; `no_bpffs` makes libxdp in the child believe bpffs is missing.
 void attach_in_child_and_kill_it(const std::string& interface, XdpAttachMode mode, bool no_bpffs) {
@@ -636,6 +662,7 @@ TEST_P(XdpPortTest, SomeoneElsesProgramIsNeverReplaced) {
     const std::string what = e.what();
     EXPECT_NE(what.find(lab().gateway()), std::string::npos) << what;
     EXPECT_NE(what.find("not_flowgate"), std::string::npos) << what;
+    std::printf("[ info     ] %s\n", what.c_str());
     EXPECT_NE(what.find(to_string(mode())), std::string::npos) << what;
   }
   EXPECT_FALSE(XdpProgram::detach_stale(lab().gateway()));
