@@ -60,7 +60,8 @@ std::string_view help(DispatchCounter c) {
 }
 
 Dispatcher::Dispatcher(uint32_t worker_count, uint32_t seed, size_t fragment_table_entries)
-    : steering_{seed, worker_count},
+    // Zero workers (or table entries) is a caller's bug; it is kept from dividing by zero.
+    : steering_{seed, worker_count == 0 ? 1 : worker_count},
       fragments_(fragment_table_entries == 0 ? 1 : fragment_table_entries) {
   assert(worker_count >= 1);
 }

@@ -4,11 +4,13 @@ namespace flowgate::tcp {
 
 PortTable::PortTable(uint16_t first, uint16_t last, wire::FlowSteering steering,
                      uint32_t worker_index)
-    : first_(first == 0 ? uint16_t{1} : first),
-      steering_(steering),
-      worker_index_(worker_index),
-      classes_(steering.worker_count) {
+    : first_(first == 0 ? uint16_t{1} : first), steering_(steering), worker_index_(worker_index) {
   assert(steering.worker_count >= 1 && worker_index < steering.worker_count);
+  // A checked configuration never gets here with these; if a bad one does, it gets a table
+  // that works (if it steers wrongly) rather than a division by zero.
+  if (steering_.worker_count == 0) steering_.worker_count = 1;
+  if (worker_index_ >= steering_.worker_count) worker_index_ = 0;
+  classes_.resize(steering_.worker_count);
   size_ = last >= first_ ? uint32_t{last} - first_ + 1 : 0;
   next_.assign(size_, kNil);
   prev_.assign(size_, kNil);
