@@ -1,14 +1,13 @@
 #include "apps/cli.hpp"
 
 #include <charconv>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <string_view>
 #include <utility>
 
-#include "apps/standalone.hpp"
+#include "apps/commands.hpp"
+#include "apps/config.hpp"
 
 namespace flowgate {
 namespace {
@@ -18,64 +17,63 @@ constexpr std::string_view kVersion = "0.1.0";
 constexpr std::string_view kMainUsage =
     R"(Usage: flowgate COMMAND [OPTIONS]
 
-flowgate is a user-space TCP/IP stack that becomes a sharded L4 gateway.
+flowgate is a user-space TCP/IP stack that runs as a sharded L4 gateway: an I/O process owns
+the network interface through AF_XDP and hands frames over shared memory to worker
+processes, each running the whole stack (Ethernet, ARP, IPv4, ICMP, UDP, TCP) and the
+applications.
 
 Commands:
-  standalone   run one stack on one network interface, in this process, through an
-               AF_PACKET socket (UDP and TCP echo and discard services)
-  help [COMMAND]
-               this text, or a command's options
+  run --config FILE     run the gateway (needs root); Ctrl-C or SIGTERM drains and stops it
+  check --config FILE   validate a configuration file and print every error
+  stats [--instance NAME]
+                        print every counter of a running gateway and its frame accounting
+  help [COMMAND]        this text, or a command's
 
 Options:
   -h, --help   this text; `flowgate COMMAND --help` describes a command
   --version    print the version
 
-Note: `standalone` is the single-process AF_PACKET mode. It exists until the AF_XDP data
-plane (an I/O process, shared-memory rings and worker processes) lands.
+The configuration is documented in README.md and deploy/examples/flowgate.yaml.
 )";
 
-constexpr std::string_view kStandaloneUsage =
-    R"(Usage: flowgate standalone --interface IF --address IP/PREFIX [OPTIONS]
+constexpr std::string_view kRunUsage =
+    R"(Usage: flowgate run --config FILE
 
-Runs one protocol stack (Ethernet, ARP, IPv4 with fragmentation and reassembly, ICMP, UDP,
-TCP)
-on one network interface, in this process, reading and writing whole frames through an
-AF_PACKET socket. Needs root (or CAP_NET_RAW). This single-process AF_PACKET mode exists
-until the AF_XDP data plane (an I/O process, shared-memory rings and workers) lands.
+Runs the gateway described by FILE: creates the shared-memory segment
+/dev/shm/flowgate.<instance>, starts the I/O process (which attaches flowgate's XDP program
+and opens an AF_XDP socket on each queue, or an AF_PACKET socket) and the workers, and
+watches them: a worker that dies is restarted, its frames taken back.
 
-The kernel still sees every frame of that interface: give it no IPv4 address there, or it
-answers too. deploy/lab/lab.sh builds a veth pair and a network namespace set up that way.
+Signals:
+  SIGTERM, SIGINT   drain: workers stop accepting, connections get `drain_timeout` to end,
+                    then everything stops, the XDP program is detached and the segment removed
+  SIGHUP            re-read FILE; a change that cannot be applied while running is refused
+                    with the keys it concerns (the running configuration stays)
 
-Required:
-  --interface IF        the network interface to run on
-  --address IP/PREFIX   our IPv4 address and subnet, e.g. 198.18.0.1/24
+Exit status: 0 after a clean stop, 1 when the gateway could not start or its I/O process
+died, 2 for a bad configuration (each error is printed as file:line: key: reason).
+Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF for the I/O process; workers drop to
+`worker_user` with no capabilities).
+)";
 
-Options:
-  --mac MAC             our MAC address (default: the interface's). Another MAC than the
-                        interface's puts the interface in promiscuous mode.
-  --gateway IP          next hop for destinations outside the subnet (default: none, so
-                        they are unreachable)
-  --mtu N               IPv4 MTU, 68 up to the interface's MTU (default: the interface's)
-  --udp-echo PORT       serve UDP echo (RFC 862) on PORT; repeat for more ports
-  --udp-discard PORT    serve UDP discard (RFC 863) on PORT; repeat for more ports
-  --tcp-echo PORT       serve TCP echo (RFC 862) on PORT; repeat for more ports
-  --tcp-discard PORT    serve TCP discard (RFC 863) on PORT; repeat for more ports
-  --stats-interval SECONDS
-                        every SECONDS (decimals allowed): rewrite --stats-file, or without
-                        one print the non-zero counters
-  --stats-file PATH     keep PATH holding every counter, one `name value` per line,
-                        replaced atomically at start, every interval (default 1 s) and at
-                        exit
-  -h, --help            this text
+constexpr std::string_view kCheckUsage =
+    R"(Usage: flowgate check --config FILE
 
-Options take their value as `--opt VALUE` or `--opt=VALUE`.
-SIGINT (Ctrl-C) or SIGTERM stops it: it prints the non-zero counters as `name = value`
-and exits with status 0. Status 1: the link or a service could not be set up; status 2:
-a bad argument.
+Validates FILE without running anything and prints each error as `file:line: key: reason`
+(exit status 1), or one line describing the gateway (exit status 0).
+)";
 
-Example (deploy/lab/run-demo.sh does this on a veth lab):
-  flowgate standalone --interface fg1a2b3c-gw --address 198.18.0.1/24 \
-      --udp-echo 7 --udp-discard 9 --tcp-echo 7 --tcp-discard 9
+constexpr std::string_view kStatsUsage =
+    R"(Usage: flowgate stats [--instance NAME] [--frames]
+
+Prints every counter of the running gateway instance NAME (default: "default") as
+`name value` lines, read from its shared memory without disturbing it:
+  io.<group>.<counter>            the I/O process (groups io, dispatch, faults_rx, faults_tx)
+  worker.<k>.<group>.<counter>    worker k (groups event, drop, worker)
+  workers.<group>.<counter>       the sum over workers
+then each worker's state, pid and restarts, and the frame accounting (frames.free +
+frames.in_flight + frames.held = frames.total; frames.balanced is 1 when every owner's count
+agrees with the frame tags). --frames prints only the accounting.
 )";
 
 // A bad argument: the message names it. Caught in flowgate_main, which adds the command.
@@ -91,82 +89,6 @@ std::string quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
-// Digits only, no sign, no spaces, within [min, max].
-std::optional<uint64_t> parse_number(std::string_view text, uint64_t min, uint64_t max) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 10);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  if (value < min || value > max) return std::nullopt;
-  return value;
-}
-
-uint16_t parse_port(std::string_view option, std::string_view text) {
-  const auto port = parse_number(text, 1, 65535);
-  if (!port) bad(std::string(option) + ": " + quoted(text) + " is not a port number (1-65535)");
-  return static_cast<uint16_t>(*port);
-}
-
-std::chrono::nanoseconds parse_seconds(std::string_view option, std::string_view text) {
-  // std::from_chars for double is in g++ 11+, but locale-free strtod is enough here: the text
-  // must be entirely a plain decimal number.
-  const std::string s(text);
-  const bool plain = !s.empty() && s.find_first_not_of("0123456789.") == std::string::npos;
-  char* end = nullptr;
-  const double value = plain ? std::strtod(s.c_str(), &end) : 0.0;
-  if (!plain || end != s.c_str() + s.size() || !std::isfinite(value) || value < 0.01 ||
-      value > 86400.0) {
-    bad(std::string(option) + ": " + quoted(text) +
-        " is not a number of seconds from 0.01 to 86400");
-  }
-  return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(value * 1e9)));
-}
-
-wire::Ipv4Cidr parse_address(std::string_view option, std::string_view text) {
-  const auto cidr = wire::Ipv4Cidr::parse(text);
-  if (!cidr || cidr->prefix_len == 0) {
-    bad(std::string(option) + ": " + quoted(text) +
-        " is not an IPv4 address with a prefix length 1-32, like 198.18.0.1/24");
-  }
-  const wire::Ipv4Address a = cidr->address;
-  if (a.is_unspecified() || a.is_limited_broadcast() || a.is_multicast() || a.is_loopback()) {
-    bad(std::string(option) + ": " + quoted(text) +
-        " is not a unicast address a host can use (it is 0.0.0.0, broadcast, multicast or "
-        "loopback)");
-  }
-  // /31 (RFC 3021) and /32 have no network and broadcast addresses to avoid.
-  if (cidr->prefix_len <= 30 && (a == cidr->network() || a == cidr->directed_broadcast())) {
-    bad(std::string(option) + ": " + quoted(text) +
-        " is the network or broadcast address of its subnet");
-  }
-  return *cidr;
-}
-
-wire::Ipv4Address parse_gateway(std::string_view option, std::string_view text,
-                                const wire::Ipv4Cidr& subnet) {
-  const auto gw = wire::Ipv4Address::parse(text);
-  if (!gw) bad(std::string(option) + ": " + quoted(text) + " is not an IPv4 address");
-  if (!subnet.contains(*gw) || *gw == subnet.address ||
-      (subnet.prefix_len <= 30 &&
-       (*gw == subnet.network() || *gw == subnet.directed_broadcast()))) {
-    bad(std::string(option) + ": " + quoted(text) + " is not another host of " +
-        subnet.to_string());
-  }
-  return *gw;
-}
-
-wire::MacAddress parse_mac(std::string_view option, std::string_view text) {
-  const auto mac = wire::MacAddress::parse(text);
-  if (!mac) {
-    bad(std::string(option) + ": " + quoted(text) +
-        " is not a MAC address (six hex pairs: 02:00:00:00:00:01)");
-  }
-  if (!mac->is_unicast()) {
-    bad(std::string(option) + ": " + quoted(text) + " is not a unicast MAC address");
-  }
-  return *mac;
-}
-
 // Walks `--opt VALUE` / `--opt=VALUE` arguments.
 class OptionReader {
  public:
@@ -174,8 +96,6 @@ class OptionReader {
 
   bool done() const { return next_ >= args_.size(); }
 
-  // The next argument's option name ("--mtu"); its value, if given as --opt=VALUE, is kept
-  // for value().
   std::string option() {
     const std::string& arg = args_[next_++];
     inline_value_.reset();
@@ -207,85 +127,77 @@ class OptionReader {
   std::optional<std::string> inline_value_;
 };
 
-// nullopt: --help was asked for (and printed).
-std::optional<StandaloneOptions> parse_standalone(const std::vector<std::string>& args,
-                                                  size_t first) {
-  StandaloneOptions o;
-  OptionReader reader(args, first);
-  bool have_interface = false;
-  std::optional<std::string> address_text;
-  std::optional<std::string> gateway_text;
-  auto once = [](bool& seen, const std::string& option) {
-    if (seen) bad(option + " is given twice");
-    seen = true;
-  };
-  bool seen_mac = false, seen_mtu = false, seen_interval = false, seen_file = false;
+uint64_t number(const std::string& option, const std::string& text, uint64_t max) {
+  const auto v = config_rules::parse_decimal(text, 0, max);
+  if (!v) bad(option + ": " + quoted(text) + " is not a number from 0 to " + std::to_string(max));
+  return *v;
+}
 
+int descriptor(const std::string& option, const std::string& text) {
+  return static_cast<int>(number(option, text, 1 << 20));
+}
+
+// `run --config FILE` and `check --config FILE`. nullopt: --help was printed.
+std::optional<std::string> parse_config_option(const std::vector<std::string>& args,
+                                               std::string_view usage) {
+  OptionReader reader(args, 1);
+  std::optional<std::string> path;
   while (!reader.done()) {
     const std::string opt = reader.option();
     if (opt == "-h" || opt == "--help") {
       reader.no_value(opt);
-      std::fputs(kStandaloneUsage.data(), stdout);
+      std::fputs(usage.data(), stdout);
       return std::nullopt;
-    } else if (opt == "--interface") {
-      once(have_interface, opt);
-      o.interface = reader.value(opt);
-      if (o.interface.empty() || o.interface.size() > 15) {
-        bad(opt + ": " + quoted(o.interface) + " is not an interface name (1-15 characters)");
-      }
-    } else if (opt == "--address") {
-      if (address_text) bad(opt + " is given twice");
-      address_text = reader.value(opt);
-    } else if (opt == "--gateway") {
-      if (gateway_text) bad(opt + " is given twice");
-      gateway_text = reader.value(opt);
-    } else if (opt == "--mac") {
-      once(seen_mac, opt);
-      o.mac = parse_mac(opt, reader.value(opt));
+    }
+    if (opt != "--config") bad("unknown option " + quoted(opt));
+    if (path) bad("--config is given twice");
+    path = reader.value(opt);
+    if (path->empty()) bad("--config: the path is empty");
+  }
+  if (!path) bad("--config FILE is required");
+  return path;
+}
+
+// The internal commands `io` and `worker`: arguments come from the supervisor.
+ChildOptions parse_child(const std::vector<std::string>& args) {
+  ChildOptions o;
+  OptionReader reader(args, 1);
+  while (!reader.done()) {
+    const std::string opt = reader.option();
+    const std::string v = reader.value(opt);
+    if (opt == "--instance") {
+      o.instance = v;
+    } else if (opt == "--interface-mac") {
+      const auto mac = wire::MacAddress::parse(v);
+      if (!mac) bad(opt + ": " + quoted(v) + " is not a MAC address");
+      o.interface_mac = *mac;
     } else if (opt == "--mtu") {
-      once(seen_mtu, opt);
-      const std::string v = reader.value(opt);
-      const auto mtu = parse_number(v, 68, 65535);
-      if (!mtu) bad(opt + ": " + quoted(v) + " is not an MTU from 68 to 65535");
-      o.mtu = static_cast<uint16_t>(*mtu);
-    } else if (opt == "--udp-echo") {
-      o.udp_echo_ports.push_back(parse_port(opt, reader.value(opt)));
-    } else if (opt == "--udp-discard") {
-      o.udp_discard_ports.push_back(parse_port(opt, reader.value(opt)));
-    } else if (opt == "--tcp-echo") {
-      o.tcp_echo_ports.push_back(parse_port(opt, reader.value(opt)));
-    } else if (opt == "--tcp-discard") {
-      o.tcp_discard_ports.push_back(parse_port(opt, reader.value(opt)));
-    } else if (opt == "--stats-interval") {
-      once(seen_interval, opt);
-      o.stats_interval = parse_seconds(opt, reader.value(opt));
-    } else if (opt == "--stats-file") {
-      once(seen_file, opt);
-      o.stats_file = reader.value(opt);
-      if (o.stats_file.empty()) bad(opt + ": the path is empty");
+      o.mtu = static_cast<uint16_t>(number(opt, v, 65535));
+    } else if (opt == "--wake-fd") {
+      o.wake_fd = descriptor(opt, v);
+    } else if (opt == "--io-wake-fd") {
+      o.io_wake_fd = descriptor(opt, v);
+    } else if (opt == "--supervisor-wake-fd") {
+      o.supervisor_wake_fd = descriptor(opt, v);
+    } else if (opt == "--worker-wake-fds") {
+      size_t at = 0;
+      while (at <= v.size()) {
+        const size_t comma = std::min(v.find(',', at), v.size());
+        o.worker_wake_fds.push_back(descriptor(opt, v.substr(at, comma - at)));
+        at = comma + 1;
+      }
+    } else if (opt == "--index") {
+      o.index = static_cast<uint32_t>(number(opt, v, 63));
+    } else if (opt == "--uid") {
+      o.uid = static_cast<uint32_t>(number(opt, v, 0xfffffffe));
+    } else if (opt == "--gid") {
+      o.gid = static_cast<uint32_t>(number(opt, v, 0xfffffffe));
     } else {
       bad("unknown option " + quoted(opt));
     }
   }
-
-  if (!have_interface) bad("--interface is required");
-  if (!address_text) bad("--address is required");
-  o.address = parse_address("--address", *address_text);
-  if (gateway_text) o.gateway = parse_gateway("--gateway", *gateway_text, o.address);
-
-  // One service per port and protocol.
-  auto check_unique = [](std::vector<uint16_t> ports, const std::vector<uint16_t>& more,
-                         const std::string& what) {
-    ports.insert(ports.end(), more.begin(), more.end());
-    for (size_t i = 0; i < ports.size(); ++i) {
-      for (size_t j = i + 1; j < ports.size(); ++j) {
-        if (ports[i] == ports[j])
-          bad(what + " port " + std::to_string(ports[i]) + " is given twice");
-      }
-    }
-  };
-  check_unique(o.udp_echo_ports, o.udp_discard_ports, "UDP");
-  check_unique(o.tcp_echo_ports, o.tcp_discard_ports, "TCP");
+  if (o.instance.empty()) bad("--instance is required");
+  if (o.wake_fd < 0) bad("--wake-fd is required");
   return o;
 }
 
@@ -294,6 +206,47 @@ int usage_error(std::string_view command, const std::string& message) {
   const std::string help = command.empty() ? "flowgate --help" : prefix + " --help";
   std::fprintf(stderr, "%s: %s\nTry '%s'.\n", prefix.c_str(), message.c_str(), help.c_str());
   return kExitUsage;
+}
+
+std::optional<std::string_view> usage_of(std::string_view command) {
+  if (command == "run") return kRunUsage;
+  if (command == "check") return kCheckUsage;
+  if (command == "stats") return kStatsUsage;
+  return std::nullopt;
+}
+
+int dispatch(const std::string& command, const std::vector<std::string>& args) {
+  if (command == "run") {
+    const auto path = parse_config_option(args, kRunUsage);
+    return path ? run_supervisor(*path) : 0;
+  }
+  if (command == "check") {
+    const auto path = parse_config_option(args, kCheckUsage);
+    return path ? check_config_command(*path, stdout, stderr) : 0;
+  }
+  if (command == "stats") {
+    OptionReader reader(args, 1);
+    std::string instance = "default";
+    bool frames_only = false;
+    while (!reader.done()) {
+      const std::string opt = reader.option();
+      if (opt == "-h" || opt == "--help") {
+        std::fputs(kStatsUsage.data(), stdout);
+        return 0;
+      } else if (opt == "--instance") {
+        instance = reader.value(opt);
+      } else if (opt == "--frames") {
+        reader.no_value(opt);
+        frames_only = true;
+      } else {
+        bad("unknown option " + quoted(opt));
+      }
+    }
+    return run_stats_command(instance, frames_only);
+  }
+  if (command == "io") return run_io_command(parse_child(args));
+  if (command == "worker") return run_worker_command(parse_child(args));
+  return usage_error("", "unknown command " + quoted(command) + " (commands: run, check, stats)");
 }
 
 }  // namespace
@@ -318,23 +271,18 @@ int flowgate_main(const std::vector<std::string>& args) {
       return 0;
     }
     if (args.size() > 2) return usage_error("", "help takes one command name");
-    if (args[1] == "standalone") {
-      std::fputs(kStandaloneUsage.data(), stdout);
+    if (const auto usage = usage_of(args[1])) {
+      std::fputs(usage->data(), stdout);
       return 0;
     }
-    return usage_error("", "no help for " + quoted(args[1]) + ": the commands are: standalone");
+    return usage_error("",
+                       "no help for " + quoted(args[1]) + ": the commands are run, check, stats");
   }
-  if (command == "standalone") {
-    std::optional<StandaloneOptions> options;
-    try {
-      options = parse_standalone(args, 1);
-    } catch (const UsageError& e) {
-      return usage_error(command, e.message);
-    }
-    if (!options) return 0;  // --help
-    return run_standalone(*options);
+  try {
+    return dispatch(command, args);
+  } catch (const UsageError& e) {
+    return usage_error(command, e.message);
   }
-  return usage_error("", "unknown command " + quoted(command) + " (commands: standalone)");
 }
 
 }  // namespace flowgate

@@ -17,6 +17,11 @@ class Service {
   // Serves what its sockets have queued, without blocking (every fg_* call is non-blocking).
   // The event loop calls it after every batch of received frames.
   virtual void run() = 0;
+  // Draining (SIGTERM): stop taking new work (close listening sockets), keep serving what
+  // is already open. Services without connections have nothing to do.
+  virtual void stop_accepting() {}
+  // True when nothing that was accepted is still being served.
+  virtual bool idle() const { return true; }
   // Calls f(name, value) for each of its counters; names are unique across services.
   virtual void for_each_counter(
       const std::function<void(const std::string& name, uint64_t value)>& f) const = 0;

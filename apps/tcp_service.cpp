@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <string>
 #include <system_error>
 
 #include "stack/socket_api.hpp"
@@ -16,13 +18,38 @@ constexpr int kMaxEvents = 64;
 // Rounds of fg_epoll_wait per run(): enough to drain what a batch of frames made ready,
 // bounded so a descriptor that stays ready without progress cannot hold the loop.
 constexpr int kMaxRounds = 16;
+
+const char* kind_name(TcpService::Kind kind) {
+  switch (kind) {
+    case TcpService::Kind::echo:
+      return "echo";
+    case TcpService::Kind::discard:
+      return "discard";
+    case TcpService::Kind::chargen:
+      return "chargen";
+  }
+  return "?";
+}
+
+// RFC 864's suggested pattern: lines of 72 printable ASCII characters (the 95 from ' ' to
+// '~', each line starting one character further on), ended by CR LF.
+constexpr uint64_t kChargenLine = 74;
+std::byte chargen_byte(uint64_t position) {
+  const uint64_t line = position / kChargenLine;
+  const uint64_t column = position % kChargenLine;
+  if (column == 72) return std::byte{'\r'};
+  if (column == 73) return std::byte{'\n'};
+  return static_cast<std::byte>(' ' + (line + column) % 95);
+}
+
 }  // namespace
 
-TcpService::TcpService(Stack& stack, uint16_t port, Kind kind)
+TcpService::TcpService(Stack& stack, uint16_t port, Kind kind, uint64_t chargen_bytes)
     : stack_(stack),
       port_(port),
       kind_(kind),
-      listen_fd_(open_tcp_listener(stack, port, kind == Kind::echo ? "tcp echo" : "tcp discard")),
+      chargen_bytes_(chargen_bytes),
+      listen_fd_(open_tcp_listener(stack, port, std::string("tcp ") + kind_name(kind))),
       buffer_(kReadChunk) {
   epoll_fd_ = fg_epoll_create(stack_);
   epoll_event ev{};
@@ -39,8 +66,16 @@ TcpService::TcpService(Stack& stack, uint16_t port, Kind kind)
 
 TcpService::~TcpService() {
   for (const auto& [fd, c] : connections_) fg_close(stack_, fd);
-  fg_close(stack_, listen_fd_);
+  if (listen_fd_ >= 0) fg_close(stack_, listen_fd_);
   fg_close(stack_, epoll_fd_);
+}
+
+void TcpService::stop_accepting() {
+  if (listen_fd_ < 0) return;
+  // Closing the listener also resets the handshakes still in its queues: they were never
+  // accepted, so no application data is lost.
+  fg_close(stack_, listen_fd_);
+  listen_fd_ = -1;
 }
 
 void TcpService::run() {
@@ -73,7 +108,52 @@ void TcpService::accept_all() {
       fg_close(stack_, fd);
       continue;
     }
-    connections_.emplace(fd, Connection{});
+    auto [it, inserted] = connections_.emplace(fd, Connection{});
+    // Chargen talks first: it waits for room to send, not for input.
+    if (kind_ == Kind::chargen) {
+      watch(fd, it->second, true);
+      if (!serve_chargen(fd, it->second)) continue;
+    }
+  }
+}
+
+bool TcpService::serve_chargen(int fd, Connection& c) {
+  // Whatever the client sends is thrown away; its FIN ends an unlimited stream.
+  while (!c.eof) {
+    const ssize_t n = fg_recv(stack_, fd, buffer_.data(), buffer_.size(), 0);
+    if (n == 0) {
+      c.eof = true;
+    } else if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      close_connection(fd, true);
+      return false;
+    } else {
+      bytes_received_ += static_cast<uint64_t>(n);
+    }
+  }
+  if (c.eof && chargen_bytes_ == 0) {
+    close_connection(fd, false);
+    return false;
+  }
+  for (;;) {
+    uint64_t want = buffer_.size();
+    if (chargen_bytes_ != 0) want = std::min<uint64_t>(want, chargen_bytes_ - c.generated);
+    if (want == 0) {
+      // All sent: our FIN follows the data, then the descriptor goes.
+      fg_shutdown(stack_, fd, SHUT_WR);
+      close_connection(fd, false);
+      return false;
+    }
+    for (uint64_t i = 0; i < want; ++i)
+      buffer_[i] = static_cast<uint8_t>(chargen_byte(c.generated + i));
+    const ssize_t n = fg_send(stack_, fd, buffer_.data(), want, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;  // EPOLLOUT brings us back
+      close_connection(fd, true);
+      return false;
+    }
+    c.generated += static_cast<uint64_t>(n);
+    bytes_sent_ += static_cast<uint64_t>(n);
   }
 }
 
@@ -82,6 +162,7 @@ bool TcpService::serve(int fd, Connection& c, uint32_t events) {
     close_connection(fd, true);
     return false;
   }
+  if (kind_ == Kind::chargen) return serve_chargen(fd, c);
   if (!flush(fd, c)) {
     close_connection(fd, true);
     return false;
@@ -149,12 +230,12 @@ void TcpService::close_connection(int fd, bool error) {
 void TcpService::for_each_counter(
     const std::function<void(const std::string& name, uint64_t value)>& f) const {
   const std::string prefix =
-      std::string(kind_ == Kind::echo ? "tcp_echo_" : "tcp_discard_") + std::to_string(port_) + "_";
+      std::string("tcp_") + kind_name(kind_) + "_" + std::to_string(port_) + "_";
   f(prefix + "accepted", accepted_);
   f(prefix + "closed", closed_);
   f(prefix + "errors", errors_);
   f(prefix + "bytes_received", bytes_received_);
-  if (kind_ == Kind::echo) f(prefix + "bytes_sent", bytes_sent_);
+  if (kind_ != Kind::discard) f(prefix + "bytes_sent", bytes_sent_);
 }
 
 }  // namespace flowgate

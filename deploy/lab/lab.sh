@@ -3,7 +3,9 @@
 # and whose peer side sits in its own network namespace with the ordinary Linux stack and
 # real tools (ping, arping, nc, ...).
 #
-#   lab.sh up [NAME]    build a lab; prints its names as shell assignments (eval-able)
+#   lab.sh up [NAME] [QUEUES]
+#                       build a lab; prints its names as shell assignments (eval-able).
+#                       QUEUES (default 1) is the veth pair's number of RX/TX queues.
 #   lab.sh down NAME    remove it and end the processes still inside it (idempotent)
 #
 # NAME (default: fg + 6 random hex digits) names the namespace; the interfaces are NAME-gw
@@ -34,7 +36,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -84,7 +86,8 @@ cmd_down() {
 }
 
 cmd_up() {
-  local name=${1:-}
+  local name=${1:-} queues=${2:-1}
+  [[ $queues =~ ^[1-9][0-9]?$ ]] || die "queue count '$queues' must be 1-99"
   if [[ -z $name ]]; then
     name=fg$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
   fi
@@ -104,8 +107,15 @@ cmd_up() {
   # From here on, a failure (set -e or die) removes whatever was built.
   trap 'echo "lab.sh: building lab $name failed; removing it" >&2; cmd_down "$name" || true' EXIT
 
+  # libxdp keeps its XDP dispatcher in bpffs; without it, it falls back to attaching one
+  # legacy program (DESIGN.md, "Lab"). Mounting it is harmless when it is already there.
+  if ! mountpoint -q /sys/fs/bpf 2>/dev/null; then
+    mount -t bpf bpf /sys/fs/bpf || die "cannot mount bpffs at /sys/fs/bpf"
+  fi
+
   ip netns add "$ns"
-  ip link add "$gw_if" type veth peer name "$peer_if" netns "$ns"
+  ip link add "$gw_if" numtxqueues "$queues" numrxqueues "$queues" type veth \
+    peer name "$peer_if" numtxqueues "$queues" numrxqueues "$queues" netns "$ns"
 
   # Gateway side, root namespace: silence the kernel before the link comes up.
   sysctl_set "net/ipv6/conf/$gw_if/disable_ipv6" 1
@@ -143,8 +153,8 @@ EOF
 
 case ${1:-} in
   up)
-    (($# <= 2)) || usage
-    cmd_up "${2:-}"
+    (($# <= 3)) || usage
+    cmd_up "${2:-}" "${3:-1}"
     ;;
   down)
     (($# == 2)) || usage

@@ -94,6 +94,10 @@ void Arp::on_packet(wire::Bytes payload, Instant now) {
       counters_.drop(DropReason::arp_not_for_us);
       return;
     }
+    if (!config_.arp.answer_requests) {
+      counters_.drop(DropReason::arp_answered_by_worker_0);
+      return;
+    }
     counters_.count(Event::arp_requests_received);
     // RFC 826: "swap sender and target fields, put the local addresses in the sender
     // fields, set the opcode to reply, send it to the old sender's hardware address".

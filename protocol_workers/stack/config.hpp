@@ -39,6 +39,10 @@ struct ArpConfig {
   uint32_t request_burst = 20;
   std::vector<StaticNeighbour> static_entries;
   bool gratuitous_on_start = true;
+  // Answer requests for our address. Every worker of a gateway sees every ARP frame (each
+  // keeps its own neighbour table), but only worker 0 answers, or the asker would get one
+  // reply per worker.
+  bool answer_requests = true;
 };
 
 struct IcmpConfig {
@@ -51,6 +55,17 @@ struct UdpConfig {
   size_t default_receive_buffer = 212992;  // bytes of queued payload; Linux's rmem_default
   uint16_t ephemeral_first = 49152;        // RFC 6335 dynamic range
   uint16_t ephemeral_last = 65535;
+};
+
+// Where this stack sits in a sharded gateway (DESIGN.md, "Dispatch"). The I/O process steers
+// every received frame to a worker by the flow hash of wire/flow_hash.hpp, keyed by the
+// gateway's `seed`; the stack uses the same hash to choose the ephemeral ports of its active
+// opens (tcp/port_table.hpp), so that replies come back to this worker and not to another.
+// The defaults, one worker, make every port acceptable: a standalone stack.
+struct SteeringConfig {
+  uint32_t worker_index = 0;  // this worker, < worker_count
+  uint32_t worker_count = 1;
+  uint32_t seed = 0;  // the gateway's flow-hash seed, the same in every process of it
 };
 
 struct StackConfig {
@@ -66,6 +81,7 @@ struct StackConfig {
   IcmpConfig icmp;
   UdpConfig udp;
   tcp::TcpConfig tcp;
+  SteeringConfig steering;
   // Key for TCP ISNs and SYN cookies (RFC 6528). Unset: a random one (what a worker uses);
   // tests set it so runs repeat exactly.
   std::optional<std::array<uint8_t, 16>> secret_key;

@@ -24,6 +24,7 @@ namespace flowgate {
   X(arp_bad_sender, "ARP sender MAC is broadcast, multicast or zero, or sender IP invalid")  \
   X(arp_address_conflict, "ARP packet from another host claiming our IPv4 address")          \
   X(arp_not_for_us, "ARP request for an address that is not ours")                           \
+  X(arp_answered_by_worker_0, "ARP request for us seen by a worker other than 0, which answers") \
   X(arp_gratuitous, "Gratuitous ARP from a neighbour: not learned (anti-poisoning)")         \
   X(arp_unsolicited, "ARP reply for an address we never asked about (anti-poisoning)")       \
   X(arp_table_full, "Neighbour table full: could not start a resolution")                    \
