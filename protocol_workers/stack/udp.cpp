@@ -17,7 +17,8 @@ Udp::Udp(const StackConfig& config, StackCounters& counters, Ipv4& ipv4, Icmp& i
       counters_(counters),
       ipv4_(ipv4),
       icmp_(icmp),
-      next_ephemeral_(config.udp.ephemeral_first),
+      ports_(config.udp.ephemeral_first, config.udp.ephemeral_last,
+             {config.steering.seed, config.steering.worker_count}, config.steering.worker_index),
       scratch_(PacketBuffer::kDefaultHeadroom + 65536) {}
 
 void Udp::on_datagram(const InboundDatagram& d, Instant now) {
@@ -108,32 +109,26 @@ int Udp::bind(int id, UdpEndpoint local) {
   // POSIX: a failed bind() leaves the socket as it was, so nothing is stored before the port
   // is known to be free.
   if (local.port == 0) {
-    if (int rc = bind_ephemeral(id, *s); rc < 0) return rc;
+    // The remote is not known yet: any free port (see the header).
+    const auto port = ports_.allocate_any();
+    if (!port) return -EADDRINUSE;
+    bind_to(id, *s, *port);
     s->local_address = local.address;
     return 0;
   }
   if (by_port_.contains(local.port)) return -EADDRINUSE;
+  ports_.acquire(local.port);  // inside the ephemeral range: no longer offered
   s->local_address = local.address;
-  s->local_port = local.port;
-  s->bound = true;
-  by_port_[local.port] = id;
+  bind_to(id, *s, local.port);
   return 0;
 }
 
-int Udp::bind_ephemeral(int id, UdpSocket& s) {
-  const uint32_t first = config_.udp.ephemeral_first;
-  const uint32_t range = uint32_t{config_.udp.ephemeral_last} - first + 1;
-  for (uint32_t tries = 0; tries < range; ++tries) {
-    const uint16_t port = next_ephemeral_;
-    next_ephemeral_ =
-        static_cast<uint16_t>(port >= config_.udp.ephemeral_last ? first : uint32_t{port} + 1);
-    if (by_port_.contains(port)) continue;
-    s.local_port = port;
-    s.bound = true;
-    by_port_[port] = id;
-    return 0;
-  }
-  return -EADDRINUSE;
+void Udp::bind_to(int id, UdpSocket& s, uint16_t port) {
+  // Every bound socket holds its port in ports_, so a port the table offers is never in
+  // by_port_.
+  s.local_port = port;
+  s.bound = true;
+  by_port_[port] = id;
 }
 
 long Udp::send_to(int id, wire::Bytes data, UdpEndpoint to, Instant now) {
@@ -142,7 +137,10 @@ long Udp::send_to(int id, wire::Bytes data, UdpEndpoint to, Instant now) {
   if (data.size() > kMaxPayload) return -EMSGSIZE;
   if (to.port == 0) return -EINVAL;
   if (!s->bound) {
-    if (int rc = bind_ephemeral(id, *s); rc < 0) return rc;
+    // The remote is known: a port whose replies come back to this worker.
+    const auto port = ports_.allocate_for(config_.address.address, to.address, to.port);
+    if (!port) return -EADDRINUSE;
+    bind_to(id, *s, *port);
   }
   // Build header + payload, then let IPv4 prepend its header in place.
   scratch_.reset();
@@ -180,7 +178,10 @@ long Udp::receive_from(int id, wire::MutableBytes out, UdpEndpoint* from, bool p
 int Udp::close(int id) {
   auto it = sockets_.find(id);
   if (it == sockets_.end()) return -EBADF;
-  if (it->second->bound) by_port_.erase(it->second->local_port);
+  if (it->second->bound) {
+    by_port_.erase(it->second->local_port);
+    ports_.release(it->second->local_port);
+  }
   sockets_.erase(it);
   return 0;
 }

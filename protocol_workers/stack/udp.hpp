@@ -1,5 +1,12 @@
 // UDP (RFC 768) and its sockets. Internally every call returns a result or a negative errno;
 // the POSIX-like functions in socket_api.hpp turn that into -1 and errno.
+//
+// Ephemeral ports come from a PortTable (tcp/port_table.hpp; UDP has its own, the port
+// spaces are separate). An unbound socket's first sendto() knows its remote, so it takes a
+// port whose replies the I/O process steers back to this worker. A socket bound to port 0
+// before it knows a remote gets any free port; replies reach this worker only by chance (1
+// in worker_count). Either way the port then stays with the socket: datagrams to other
+// remotes from the same socket are steered by their own tuples, wherever those lead.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +21,7 @@
 #include "stack/ipv4.hpp"
 #include "stack/packet_buffer.hpp"
 #include "stack/transport.hpp"
+#include "tcp/port_table.hpp"
 
 namespace flowgate {
 
@@ -60,7 +68,8 @@ class Udp final : public TransportProtocol {
   UdpSocket* socket(int id);
 
  private:
-  int bind_ephemeral(int id, UdpSocket& s);
+  // Binds `s` to `port` (a free ephemeral one, already taken from ports_).
+  void bind_to(int id, UdpSocket& s, uint16_t port);
 
   const StackConfig& config_;
   StackCounters& counters_;
@@ -69,7 +78,7 @@ class Udp final : public TransportProtocol {
   std::unordered_map<int, std::unique_ptr<UdpSocket>> sockets_;
   std::unordered_map<uint16_t, int> by_port_;
   int next_id_ = 1;
-  uint16_t next_ephemeral_;
+  tcp::PortTable ports_;
   PacketBuffer scratch_;
 };
 

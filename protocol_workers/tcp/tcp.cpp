@@ -28,7 +28,9 @@ Tcp::Tcp(const StackConfig& stack_config, const TcpConfig& config, StackCounters
       isn_(key),
       cookies_(key),
       wheel_(start),
-      next_ephemeral_(stack_config.udp.ephemeral_first),
+      ports_(stack_config.udp.ephemeral_first, stack_config.udp.ephemeral_last,
+             {stack_config.steering.seed, stack_config.steering.worker_count},
+             stack_config.steering.worker_index),
       scratch_(PacketBuffer::kDefaultHeadroom + 65536) {}
 
 Tcp::~Tcp() = default;
@@ -475,18 +477,27 @@ bool Tcp::port_in_use(uint16_t port, const TcpSocket* except) const {
   return false;
 }
 
+// Every bound socket holds its port in ports_, so a port the table offers is one that
+// port_in_use(p, nullptr) would call free: no scan over the sockets.
 int Tcp::allocate_ephemeral_port(uint16_t* port) {
-  const uint32_t first = stack_config_.udp.ephemeral_first;
-  const uint32_t range = uint32_t{stack_config_.udp.ephemeral_last} - first + 1;
-  for (uint32_t tries = 0; tries < range; ++tries) {
-    const uint16_t p = next_ephemeral_;
-    next_ephemeral_ =
-        static_cast<uint16_t>(p >= stack_config_.udp.ephemeral_last ? first : uint32_t{p} + 1);
-    if (port_in_use(p, nullptr)) continue;
-    *port = p;
-    return 0;
-  }
-  return -EADDRNOTAVAIL;
+  const auto p = ports_.allocate_any();
+  if (!p) return -EADDRNOTAVAIL;
+  *port = *p;
+  return 0;
+}
+
+int Tcp::allocate_port_for(TcpEndpoint remote, uint16_t* port) {
+  const Ipv4Address local = stack_config_.address.address;
+  // A port offered again while its last connection to this very remote is still open or in
+  // TIME-WAIT would give connect() a taken tuple: skip it for the next one of its class.
+  const auto tuple_free = [&](uint16_t p) {
+    const FourTuple t{local, p, remote.address, remote.port};
+    return !demux_.contains(t) && !time_wait_.contains(t);
+  };
+  const auto p = ports_.allocate_for(local, remote.address, remote.port, tuple_free);
+  if (!p) return -EADDRNOTAVAIL;
+  *port = *p;
+  return 0;
 }
 
 int Tcp::bind(int id, TcpEndpoint local) {
@@ -500,6 +511,8 @@ int Tcp::bind(int id, TcpEndpoint local) {
     if (int rc = allocate_ephemeral_port(&port); rc < 0) return rc;
   } else if (port_in_use(port, s)) {
     return -EADDRINUSE;
+  } else {
+    ports_.acquire(port);
   }
   s->bound = true;
   s->local_address = local.address;
@@ -548,6 +561,7 @@ int Tcp::accept(int id, TcpEndpoint* peer, Instant now) {
   ns.local_address = e.conn->tuple().local_ip;
   ns.local_port = e.conn->tuple().local_port;
   ns.connection = conn_id;
+  ports_.acquire(ns.local_port);
   e.socket_id = new_id;
   if (peer != nullptr) *peer = {e.conn->tuple().remote_ip, e.conn->tuple().remote_port};
   sockets_.emplace(new_id, std::move(ns));
@@ -586,10 +600,18 @@ int Tcp::connect(int id, TcpEndpoint remote, Instant now) {
   if (remote.address.is_multicast() || ipv4_.is_our_broadcast(remote.address)) return -ENETUNREACH;
   if (!stack_config_.address.contains(remote.address) && !stack_config_.gateway)
     return -ENETUNREACH;
+  if (s->bound && s->port_from_connect) {
+    // An earlier attempt chose this port for its remote; this one chooses for its own.
+    ports_.release(s->local_port);
+    s->bound = false;
+    s->port_from_connect = false;
+    s->local_port = 0;
+  }
   if (!s->bound) {
     uint16_t port = 0;
-    if (int rc = allocate_ephemeral_port(&port); rc < 0) return rc;
+    if (int rc = allocate_port_for(remote, &port); rc < 0) return rc;
     s->bound = true;
+    s->port_from_connect = true;
     s->local_port = port;
   }
   const FourTuple tuple{stack_config_.address.address, s->local_port, remote.address, remote.port};
@@ -670,6 +692,7 @@ int Tcp::close(int id, Instant now) {
     drop_listener_connections(*s.listener, now);
     listeners_.erase(s.local_port);
   }
+  if (s.bound) ports_.release(s.local_port);
   if (s.connection) {
     auto e = entries_.find(*s.connection);
     if (e != entries_.end()) {

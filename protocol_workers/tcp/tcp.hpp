@@ -30,6 +30,7 @@
 #include "tcp/connection.hpp"
 #include "tcp/four_tuple.hpp"
 #include "tcp/isn.hpp"
+#include "tcp/port_table.hpp"
 #include "tcp/syn_cookies.hpp"
 #include "tcp/tcp_types.hpp"
 #include "tcp/timer_wheel.hpp"
@@ -50,8 +51,16 @@ struct Listener {
   std::deque<uint64_t> accept_queue;  // established, not yet accepted (connection ids)
 };
 
+// A bound socket holds one reference to its local port in the Tcp layer's PortTable, from
+// the bind (explicit, ephemeral, or by connect/accept) until fg_close: the port is free for
+// new ephemeral choices once no socket holds it. A connection that outlives its socket
+// (FIN-WAIT, TIME-WAIT) does not hold the port; what it still pins is its 4-tuple, which
+// connect() checks (see allocate_port_for).
 struct TcpSocket {
   bool bound = false;
+  // The port was chosen by connect(), not by the application: a new connect() after a
+  // failed attempt may choose again (for its remote), as Linux releases such a port.
+  bool port_from_connect = false;
   wire::Ipv4Address local_address;
   uint16_t local_port = 0;
   bool reuse_address = false;
@@ -142,7 +151,14 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   Entry* entry_of(const Connection& c);
   uint64_t id_of(const Connection& c) const;
   uint16_t our_mss() const;
+  // bind() to port 0, listen() without bind: any free ephemeral port (the remote is not
+  // known, so the flow hash cannot be honoured; replies to a later connect() from such a
+  // socket reach this worker only by chance, 1 in worker_count).
   int allocate_ephemeral_port(uint16_t* port);
+  // connect() from an unbound socket: a free ephemeral port whose tuple with `remote` the
+  // I/O process steers to this worker, and which no live connection or TIME-WAIT record to
+  // `remote` uses.
+  int allocate_port_for(TcpEndpoint remote, uint16_t* port);
   bool port_in_use(uint16_t port, const TcpSocket* except) const;
   void drop_listener_connections(Listener& l, Instant now);
 
@@ -163,7 +179,7 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   static constexpr uint64_t kTimeWaitCookie = uint64_t{1} << 63;
   std::unordered_map<uint16_t, int> listeners_;  // port -> listening socket id
   uint64_t next_id_ = 1;
-  uint16_t next_ephemeral_;
+  PortTable ports_;  // ephemeral ports, by flow-hash class (tcp/port_table.hpp)
   std::vector<uint64_t> touched_;
   std::vector<uint64_t> dead_;
   Instant now_{};

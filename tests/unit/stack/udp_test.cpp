@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+#include <vector>
 
 #include "stack/socket_api.hpp"
 #include "support/harness.hpp"
+#include "wire/flow_hash.hpp"
 
 namespace flowgate::test {
 namespace {
@@ -523,6 +526,95 @@ TEST(Udp, EthernetPaddingIsNotData) {
   ASSERT_EQ(fg_recvfrom(h.stack, fd, buf.data(), buf.size(), MSG_TRUNC, nullptr, nullptr), 4);
   EXPECT_TRUE(std::equal(data.begin(), data.end(), buf.begin()));
   EXPECT_EQ(h.stack.counters().total_drops(), 0u);
+}
+
+// ---- ephemeral ports on one worker of a sharded gateway ----
+
+// The lab stack as worker `worker` of `workers` (StackConfig::steering) with `range`
+// ephemeral ports from 49152 and the peer's MAC known, so datagrams leave at once.
+StackConfig steered_config(uint32_t worker, uint32_t workers, uint16_t range = 16384) {
+  StackConfig c = lab_config();
+  c.steering = {worker, workers, 0xfeed5eed};
+  c.udp.ephemeral_first = 49152;
+  c.udp.ephemeral_last = static_cast<uint16_t>(49152 + range - 1);
+  c.arp.static_entries.push_back({kPeerIp, kPeerMac});
+  return c;
+}
+
+uint16_t sent_port(StackHarness& h) {
+  auto f = h.expect_frame();
+  EXPECT_TRUE(f.udp.has_value());
+  return f.udp ? f.udp->src_port : 0;
+}
+
+TEST(UdpSteering, UnboundSendPicksAPortSteeredBackToThisWorker) {
+  for (uint32_t worker : {0u, 2u, 3u}) {
+    StackHarness h(steered_config(worker, 4));
+    const wire::FlowSteering steering{0xfeed5eed, 4};
+    for (uint16_t peer_port = 9000; peer_port < 9040; ++peer_port) {
+      const int fd = udp_socket(h);
+      ASSERT_EQ(send_to(h, fd, pattern(8), kPeerIp, peer_port), 8);
+      const uint16_t port = sent_port(h);
+      EXPECT_GE(port, 49152);
+      // The peer's reply, as the I/O process hashes it.
+      EXPECT_EQ(steering.for_ports(kPeerIp, kOurIp, peer_port, port), worker)
+          << "worker " << worker << " peer port " << peer_port;
+    }
+  }
+}
+
+TEST(UdpSteering, ExhaustedClassIsEaddrinuseAndClosingGivesThePortBack) {
+  // 8 ports, 2 workers: 4 steer datagrams to the peer's port 53 back to worker 1.
+  StackHarness h(steered_config(1, 2, 8));
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) {
+    fds.push_back(udp_socket(h));
+    ASSERT_EQ(send_to(h, fds.back(), pattern(4), kPeerIp, 53), 4);
+  }
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 4; ++i) ports.push_back(sent_port(h));
+  const int late = udp_socket(h);
+  EXPECT_ERRNO(send_to(h, late, pattern(4), kPeerIp, 53), EADDRINUSE);
+  // Port 54 takes the other class.
+  ASSERT_EQ(send_to(h, late, pattern(4), kPeerIp, 54), 4);
+  EXPECT_EQ(wire::FlowSteering({0xfeed5eed, 2}).for_ports(kOurIp, kPeerIp, sent_port(h), 54), 1u);
+  ASSERT_EQ(fg_close(h.stack, fds[1]), 0);
+  const int again = udp_socket(h);
+  ASSERT_EQ(send_to(h, again, pattern(4), kPeerIp, 53), 4);
+  EXPECT_EQ(sent_port(h), ports[1]);
+}
+
+TEST(UdpSteering, ExplicitBindInTheRangeIsNotHandedOut) {
+  StackHarness h(steered_config(0, 1, 2));
+  const int bound = bound_socket(h, 49152);
+  const int a = udp_socket(h);
+  ASSERT_EQ(send_to(h, a, pattern(4), kPeerIp, 9000), 4);
+  EXPECT_EQ(sent_port(h), 49153);
+  const int b = udp_socket(h);
+  EXPECT_ERRNO(send_to(h, b, pattern(4), kPeerIp, 9000), EADDRINUSE);
+  const sockaddr_in any = endpoint(Ipv4Address::any(), 0);
+  EXPECT_ERRNO(fg_bind(h.stack, b, as_sockaddr(any), sizeof any), EADDRINUSE);
+  ASSERT_EQ(fg_close(h.stack, bound), 0);
+  ASSERT_EQ(send_to(h, b, pattern(4), kPeerIp, 9000), 4);
+  EXPECT_EQ(sent_port(h), 49152);
+}
+
+TEST(UdpSteering, BindToPortZeroTakesAnyFreePort) {
+  // Before a remote is known any port will do; sendto() then keeps it.
+  StackHarness h(steered_config(1, 3, 6));
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = udp_socket(h);
+    const sockaddr_in any = endpoint(Ipv4Address::any(), 0);
+    ASSERT_EQ(fg_bind(h.stack, fd, as_sockaddr(any), sizeof any), 0);
+    sockaddr_in name{};
+    socklen_t len = sizeof name;
+    ASSERT_EQ(fg_getsockname(h.stack, fd, reinterpret_cast<sockaddr*>(&name), &len), 0);
+    ports.insert(ntohs(name.sin_port));
+    ASSERT_EQ(send_to(h, fd, pattern(4), kPeerIp, 7), 4);
+    EXPECT_EQ(sent_port(h), ntohs(name.sin_port));
+  }
+  EXPECT_EQ(ports.size(), 6u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include "stack/socket_api.hpp"
 #include "support/harness.hpp"
+#include "wire/flow_hash.hpp"
 
 namespace flowgate::test {
 namespace {
@@ -1766,6 +1768,259 @@ TEST_F(TcpEpoll, UnconnectedTcpSocketReportsOutAndHup) {
   const int ep = fg_epoll_create(srv());
   ASSERT_EQ(add_to(srv(), ep, fd, EPOLLIN | EPOLLOUT), 0);
   EXPECT_EQ(events_of(wait_events(srv(), ep), fd), uint32_t{EPOLLOUT | EPOLLHUP});
+}
+
+// ---------------------------------------------------------------- ephemeral ports, steering
+
+// The client stack as one worker of a sharded gateway (StackConfig::steering), against a
+// plain server; `range` ephemeral ports from 49152.
+class SteeredClient : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kSeed = 0x5eed0001;
+
+  static StackConfig steered(StackConfig c, uint32_t worker, uint32_t workers, uint16_t range) {
+    c.steering = {worker, workers, kSeed};
+    c.udp.ephemeral_first = 49152;
+    c.udp.ephemeral_last = static_cast<uint16_t>(49152 + range - 1);
+    return c;
+  }
+
+  void make(uint32_t worker, uint32_t workers, uint16_t range = 16384) {
+    net_ = std::make_unique<BackToBack>(server_config(),
+                                        steered(client_config(), worker, workers, range));
+    net_->run();
+  }
+  Stack& srv() { return net_->a; }
+  Stack& cli() { return net_->b; }
+
+  int listen_on(uint16_t port) {
+    const int fd = fg_socket(srv(), AF_INET, SOCK_STREAM, 0);
+    const auto local = inet(wire::Ipv4Address::any(), port);
+    EXPECT_EQ(fg_bind(srv(), fd, sa(local), kSinLen), 0) << std::strerror(errno);
+    EXPECT_EQ(fg_listen(srv(), fd, 128), 0) << std::strerror(errno);
+    return fd;
+  }
+  // fg_connect to the server's `port`: the descriptor, or -errno if connect() did not answer
+  // EINPROGRESS.
+  int connect_to(uint16_t port) {
+    const int fd = fg_socket(cli(), AF_INET, SOCK_STREAM, 0);
+    const auto remote = inet(kOurIp, port);
+    errno = 0;
+    if (fg_connect(cli(), fd, sa(remote), kSinLen) == -1 && errno == EINPROGRESS) return fd;
+    const int err = errno;
+    fg_close(cli(), fd);
+    return -err;
+  }
+  uint16_t local_port(int fd) { return ntohs(name_of(cli(), fd).sin_port); }
+  // The worker the I/O process would steer this connection's replies to.
+  uint32_t steered_worker(uint32_t workers, uint16_t client_port, uint16_t server_port) const {
+    return wire::FlowSteering{kSeed, workers}.for_ports(kOurIp, kPeerIp, server_port, client_port);
+  }
+
+  std::unique_ptr<BackToBack> net_;
+};
+
+TEST_F(SteeredClient, ConnectOnWorkerOneOfThreePicksAPortSteeredToIt) {
+  make(1, 3);
+  const int l = listen_on(kPort);
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 60; ++i) {
+    const int fd = connect_to(kPort);
+    ASSERT_GE(fd, 0) << std::strerror(-fd);
+    const uint16_t p = local_port(fd);
+    EXPECT_EQ(steered_worker(3, p, kPort), 1u) << "port " << p;
+    EXPECT_TRUE(ports.insert(p).second);
+    net_->run();
+    EXPECT_EQ(info_of(cli(), fd).state, TcpState::established);
+    const int s = fg_accept(srv(), l, nullptr, nullptr);
+    ASSERT_GE(s, 0);
+    // The server saw the same port: this is the tuple on the wire.
+    EXPECT_EQ(ntohs(peer_of(srv(), s).sin_port), p);
+  }
+}
+
+TEST_F(SteeredClient, EveryWorkerOfFourGetsItsOwnPorts) {
+  for (uint32_t worker = 0; worker < 4; ++worker) {
+    make(worker, 4);
+    for (uint16_t server_port : {uint16_t{80}, uint16_t{443}, uint16_t{8080}, uint16_t{9001}}) {
+      const int fd = connect_to(server_port);
+      ASSERT_GE(fd, 0);
+      EXPECT_EQ(steered_worker(4, local_port(fd), server_port), worker);
+    }
+  }
+}
+
+TEST_F(SteeredClient, OneWorkerStartsAtTheBottomOfTheRangeAsBefore) {
+  make(0, 1);
+  const int a = connect_to(kPort);
+  const int b = connect_to(kPort);
+  EXPECT_EQ(local_port(a), 49152);
+  EXPECT_EQ(local_port(b), 49153);
+}
+
+TEST_F(SteeredClient, ExhaustedClassIsEaddrnotavail) {
+  // 12 ports, 3 workers: 4 ports steer connections to one server port back to worker 2.
+  make(2, 3, 12);
+  for (int i = 0; i < 4; ++i) ASSERT_GE(connect_to(kPort), 0) << i;
+  EXPECT_EQ(connect_to(kPort), -EADDRNOTAVAIL);
+  // Another server port needs another class of local ports.
+  const int other = connect_to(kPort + 1);
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(steered_worker(3, local_port(other), kPort + 1), 2u);
+}
+
+TEST_F(SteeredClient, ClosedSocketsGiveTheirPortsBack) {
+  make(0, 1, 3);
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) fds.push_back(connect_to(kPort));
+  EXPECT_EQ(connect_to(kPort), -EADDRNOTAVAIL);
+  const uint16_t freed = local_port(fds[1]);
+  ASSERT_EQ(fg_close(cli(), fds[1]), 0);  // SYN-SENT: closed at once, nothing lingers
+  const int again = connect_to(kPort);
+  ASSERT_GE(again, 0);
+  EXPECT_EQ(local_port(again), freed);
+}
+
+TEST_F(SteeredClient, ExplicitBindInTheRangeIsNeverHandedOut) {
+  make(0, 1, 4);
+  const int bound = fg_socket(cli(), AF_INET, SOCK_STREAM, 0);
+  const auto local = inet(wire::Ipv4Address::any(), 49152);
+  ASSERT_EQ(fg_bind(cli(), bound, sa(local), kSinLen), 0);
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = connect_to(kPort);
+    ASSERT_GE(fd, 0);
+    ports.insert(local_port(fd));
+  }
+  EXPECT_EQ(ports, (std::set<uint16_t>{49153, 49154, 49155}));
+  EXPECT_EQ(connect_to(kPort), -EADDRNOTAVAIL);
+  ASSERT_EQ(fg_close(cli(), bound), 0);
+  const int fd = connect_to(kPort);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(local_port(fd), 49152);
+}
+
+TEST_F(SteeredClient, ConnectSkipsAPortWhoseTupleIsInTimeWait) {
+  // Six ports. The first connection closes first and keeps the TIME-WAIT record for
+  // (49152, server:8080); its port is free again for other remotes, but a new connection to
+  // the same server port must not be given it while the record lives.
+  make(0, 1, 6);
+  const int l = listen_on(kPort);
+  const int first = connect_to(kPort);
+  ASSERT_GE(first, 0);
+  const uint16_t time_wait_port = local_port(first);
+  net_->run();
+  const int accepted = fg_accept(srv(), l, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  ASSERT_EQ(fg_close(cli(), first), 0);
+  net_->run();
+  ASSERT_EQ(fg_close(srv(), accepted), 0);
+  net_->run();
+  ASSERT_EQ(cli().tcp().time_wait_records(), 1u);
+
+  // Five more connections take the rest of the range; the port in TIME-WAIT is next.
+  std::vector<int> open;
+  for (int i = 0; i < 5; ++i) {
+    open.push_back(connect_to(kPort));
+    ASSERT_GE(open.back(), 0);
+    EXPECT_NE(local_port(open.back()), time_wait_port);
+  }
+  net_->run();
+  // One of them is aborted (RST: no TIME-WAIT), so its port is free with a free tuple.
+  const uint16_t aborted_port = local_port(open[2]);
+  const linger l0{1, 0};
+  ASSERT_EQ(fg_setsockopt(cli(), open[2], SOL_SOCKET, SO_LINGER, &l0, sizeof l0), 0);
+  ASSERT_EQ(fg_close(cli(), open[2]), 0);
+  net_->run();
+  ASSERT_EQ(cli().tcp().time_wait_records(), 1u);
+
+  const int next = connect_to(kPort);
+  ASSERT_GE(next, 0) << std::strerror(-next);
+  EXPECT_EQ(local_port(next), aborted_port) << "the TIME-WAIT tuple was skipped";
+  net_->run();
+  EXPECT_EQ(info_of(cli(), next).state, TcpState::established);
+  // The TIME-WAIT port still serves another remote port at once.
+  const int elsewhere = connect_to(kPort + 1);
+  ASSERT_GE(elsewhere, 0);
+  EXPECT_EQ(local_port(elsewhere), time_wait_port);
+  // And once the record expires (2 MSL), the same server port too.
+  ASSERT_EQ(fg_close(cli(), elsewhere), 0);
+  net_->advance(61s);
+  EXPECT_EQ(cli().tcp().time_wait_records(), 0u);
+  const int reused = connect_to(kPort);
+  ASSERT_GE(reused, 0);
+  EXPECT_EQ(local_port(reused), time_wait_port);
+}
+
+TEST_F(SteeredClient, ReconnectAfterAFailureChoosesForTheNewRemote) {
+  // The port connect() chose for a refused attempt is given back: the next attempt, to
+  // another server port, gets one steered for that server port.
+  make(1, 2);
+  const int fd = fg_socket(cli(), AF_INET, SOCK_STREAM, 0);
+  const auto refused = inet(kOurIp, 81);  // nobody listens
+  EXPECT_FAILS_WITH(fg_connect(cli(), fd, sa(refused), kSinLen), EINPROGRESS);
+  const uint16_t first_port = local_port(fd);
+  EXPECT_EQ(steered_worker(2, first_port, 81), 1u);
+  net_->run();
+  EXPECT_EQ(so_error(cli(), fd), ECONNREFUSED);
+  EXPECT_FAILS_WITH(fg_connect(cli(), fd, sa(refused), kSinLen), ECONNABORTED);
+  listen_on(kPort);
+  const auto good = inet(kOurIp, kPort);
+  EXPECT_FAILS_WITH(fg_connect(cli(), fd, sa(good), kSinLen), EINPROGRESS);
+  EXPECT_EQ(steered_worker(2, local_port(fd), kPort), 1u);
+  net_->run();
+  EXPECT_EQ(info_of(cli(), fd).state, TcpState::established);
+}
+
+TEST_F(SteeredClient, BindToPortZeroTakesAnyFreePort) {
+  // The remote is unknown at bind(): any port, documented as steered only by chance.
+  make(1, 4, 8);
+  std::set<uint16_t> ports;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = fg_socket(cli(), AF_INET, SOCK_STREAM, 0);
+    const auto any = inet(wire::Ipv4Address::any(), 0);
+    ASSERT_EQ(fg_bind(cli(), fd, sa(any), kSinLen), 0) << i;
+    ports.insert(local_port(fd));
+  }
+  EXPECT_EQ(ports.size(), 8u);
+  const int fd = fg_socket(cli(), AF_INET, SOCK_STREAM, 0);
+  const auto any = inet(wire::Ipv4Address::any(), 0);
+  EXPECT_FAILS_WITH(fg_bind(cli(), fd, sa(any), kSinLen), EADDRNOTAVAIL);
+  EXPECT_FAILS_WITH(fg_listen(cli(), fd, 1), EADDRNOTAVAIL);
+}
+
+TEST_F(SteeredClient, AcceptedConnectionsHoldTheListenersEphemeralPort) {
+  // listen() without bind() takes an ephemeral port; the connections accepted on it keep
+  // it taken after the listener closes, as port_in_use() sees it for explicit binds.
+  net_ = std::make_unique<BackToBack>(steered(server_config(), 0, 1, 2), client_config());
+  net_->run();
+  Stack& server = net_->a;
+  Stack& client = net_->b;
+  const int l = fg_socket(server, AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(fg_listen(server, l, 4), 0);
+  sockaddr_in name{};
+  socklen_t len = kSinLen;
+  ASSERT_EQ(fg_getsockname(server, l, sa(name), &len), 0);
+  const uint16_t port = ntohs(name.sin_port);
+  EXPECT_EQ(port, 49152);
+  const int c = fg_socket(client, AF_INET, SOCK_STREAM, 0);
+  const auto remote = inet(kOurIp, port);
+  EXPECT_FAILS_WITH(fg_connect(client, c, sa(remote), kSinLen), EINPROGRESS);
+  net_->run();
+  const int s = fg_accept(server, l, nullptr, nullptr);
+  ASSERT_GE(s, 0);
+  ASSERT_EQ(fg_close(server, l), 0);
+  // One port of two is left, and it is not the one the accepted connection uses.
+  const int b1 = fg_socket(server, AF_INET, SOCK_STREAM, 0);
+  const auto any = inet(wire::Ipv4Address::any(), 0);
+  ASSERT_EQ(fg_bind(server, b1, sa(any), kSinLen), 0);
+  len = kSinLen;
+  ASSERT_EQ(fg_getsockname(server, b1, sa(name), &len), 0);
+  EXPECT_EQ(ntohs(name.sin_port), 49153);
+  const int b2 = fg_socket(server, AF_INET, SOCK_STREAM, 0);
+  EXPECT_FAILS_WITH(fg_bind(server, b2, sa(any), kSinLen), EADDRNOTAVAIL);
+  ASSERT_EQ(fg_close(server, s), 0);
+  EXPECT_EQ(fg_bind(server, b2, sa(any), kSinLen), 0) << "the accepted socket gave it back";
 }
 
 }  // namespace
