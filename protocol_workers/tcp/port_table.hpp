@@ -1,11 +1,12 @@
 // A worker's ephemeral ports, grouped so that an active open finds a port whose return
 // traffic comes back to this worker in O(1) (DESIGN.md, "Dispatch").
 //
-// The I/O process steers a TCP/UDP frame to worker (base + port_a + port_b) mod n, with base
-// the mixed address pair (wire/flow_hash.hpp). For a connection from local address l to
-// r_ip:r this worker (index k) needs a local port p with p ≡ k − base − r (mod n): any port of
-// one residue class modulo n. So the free ports are kept in n lists, one per class p mod n;
-// allocation computes the class from the hash and pops the head of that list. With one
+// The I/O process steers a TCP/UDP frame to worker (base + term(port_a) + term(port_b)) mod n,
+// with base the mixed address pair and term a port's own mix (wire/flow_hash.hpp). For a
+// connection from local address l to r_ip:r this worker (index k) needs a local port p with
+// term(p) ≡ k − base − term(r) (mod n): any port of one class. So the free ports are kept in
+// n lists, one per class term(p) mod n (FlowSteering::port_class); allocation computes the
+// class from the hash and pops the head of that list. With one
 // worker there is one class and every port qualifies, which is the standalone stack's (and
 // the default configuration's) behaviour.
 //
@@ -71,7 +72,7 @@ class PortTable {
   bool is_free(uint16_t port) const { return in_range(port) && users_[index_of(port)] == 0; }
   uint32_t users(uint16_t port) const { return in_range(port) ? users_[index_of(port)] : 0; }
   size_t free_count() const;
-  // Free ports p with p mod worker_count == residue.
+  // Free ports p with steering.port_class(p) == residue.
   size_t free_in_class(uint32_t residue) const { return classes_.at(residue).count; }
   const wire::FlowSteering& steering() const { return steering_; }
   uint32_t worker_index() const { return worker_index_; }
@@ -88,7 +89,7 @@ class PortTable {
 
   Index index_of(uint16_t port) const { return static_cast<Index>(port - first_); }
   uint16_t port_of(Index i) const { return static_cast<uint16_t>(first_ + i); }
-  FreeList& list_of(Index i) { return classes_[port_of(i) % steering_.worker_count]; }
+  FreeList& list_of(Index i) { return classes_[steering_.port_class(port_of(i))]; }
   void push_back(Index i);
   void unlink(Index i);
   uint16_t take(Index i);
@@ -109,7 +110,7 @@ class PortTable {
   uint32_t size_ = 0;
   wire::FlowSteering steering_;
   uint32_t worker_index_ = 0;
-  std::vector<FreeList> classes_;  // one per residue class modulo worker_count
+  std::vector<FreeList> classes_;  // one per port class (FlowSteering::port_class)
   std::vector<Index> next_;        // list links, by index; kNil at the ends
   std::vector<Index> prev_;
   std::vector<uint32_t> users_;  // references; 0 means free (in its list)

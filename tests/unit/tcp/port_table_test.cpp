@@ -63,25 +63,40 @@ TEST(PortTable, AllocatedPortsSteerBackToTheirWorker) {
   }
 }
 
+// The ports of [first, last] in one class, in port order.
+std::vector<uint16_t> ports_of_class(const FlowSteering& s, uint16_t first, uint16_t last,
+                                     uint32_t cls) {
+  std::vector<uint16_t> out;
+  for (uint32_t p = first; p <= last; ++p) {
+    if (s.port_class(static_cast<uint16_t>(p)) == cls) out.push_back(static_cast<uint16_t>(p));
+  }
+  return out;
+}
+
 TEST(PortTable, ExhaustingOneClassLeavesTheOthers) {
-  // 12 ports, 3 workers: 4 per class. One backend needs one class.
+  // 24 ports, 3 workers: about 8 per class. One backend needs one class.
   const FlowSteering steering{77, 3};
-  PortTable t(kFirst, kFirst + 11, steering, 1);
+  PortTable t(kFirst, kFirst + 23, steering, 1);
   const uint32_t cls = steering.port_class_for(1, kLocal, kBackend, 8080);
-  EXPECT_EQ(t.free_in_class(cls), 4u);
+  const std::vector<uint16_t> in_class = ports_of_class(steering, kFirst, kFirst + 23, cls);
+  ASSERT_GE(in_class.size(), 3u);
+  EXPECT_EQ(t.free_in_class(cls), in_class.size());
   std::vector<uint16_t> got;
-  for (int i = 0; i < 4; ++i) {
+  for (size_t i = 0; i < in_class.size(); ++i) {
     const auto p = t.allocate_for(kLocal, kBackend, 8080);
     ASSERT_TRUE(p);
-    EXPECT_EQ(*p % 3, cls);
+    EXPECT_EQ(steering.port_class(*p), cls);
+    EXPECT_EQ(*p, in_class[i]) << "in port order";
     got.push_back(*p);
   }
   EXPECT_FALSE(t.allocate_for(kLocal, kBackend, 8080)) << "the class is exhausted";
-  EXPECT_EQ(t.free_count(), 8u);
-  // Port 8081 needs the next class: still there.
-  const auto other = t.allocate_for(kLocal, kBackend, 8081);
+  EXPECT_EQ(t.free_count(), 24u - in_class.size());
+  // A server port that needs another class: still there.
+  uint16_t other_port = 8081;
+  while (steering.port_class_for(1, kLocal, kBackend, other_port) == cls) ++other_port;
+  const auto other = t.allocate_for(kLocal, kBackend, other_port);
   ASSERT_TRUE(other);
-  EXPECT_EQ(steering.for_ports(kLocal, kBackend, *other, 8081), 1u);
+  EXPECT_EQ(steering.for_ports(kLocal, kBackend, *other, other_port), 1u);
   // A release makes the class usable again, with exactly that port.
   t.release(got[2]);
   EXPECT_EQ(t.allocate_for(kLocal, kBackend, 8080), got[2]);
@@ -132,30 +147,36 @@ TEST(PortTable, RefusedPortsAreSkippedAndKept) {
   const FlowSteering steering{5, 2};
   PortTable t(kFirst, kFirst + 7, steering, 0);
   const uint32_t cls = steering.port_class_for(0, kLocal, kBackend, 443);
-  const uint16_t first_of_class = static_cast<uint16_t>(kFirst % 2 == cls ? kFirst : kFirst + 1);
+  const std::vector<uint16_t> in_class = ports_of_class(steering, kFirst, kFirst + 7, cls);
+  ASSERT_GE(in_class.size(), 3u);
+  const uint16_t first_of_class = in_class[0];
   // The first port of the class is still in TIME-WAIT with this backend: the next one.
   const auto p =
       t.allocate_for(kLocal, kBackend, 443, [&](uint16_t port) { return port != first_of_class; });
   ASSERT_TRUE(p);
-  EXPECT_EQ(*p, first_of_class + 2);
+  EXPECT_EQ(*p, in_class[1]);
   EXPECT_TRUE(t.is_free(first_of_class)) << "refused, not taken";
   // Everything refused: nothing is taken, nothing lost.
   const size_t before = t.free_count();
   EXPECT_FALSE(t.allocate_for(kLocal, kBackend, 443, [](uint16_t) { return false; }));
   EXPECT_EQ(t.free_count(), before);
   // The refused port went to the back of its class.
-  EXPECT_EQ(t.allocate_for(kLocal, kBackend, 443), first_of_class + 4);
+  EXPECT_EQ(t.allocate_for(kLocal, kBackend, 443), in_class[2]);
 }
 
 TEST(PortTable, AllocateAnyTakesTheClassesInTurn) {
-  PortTable t(kFirst, kFirst + 7, {9, 4}, 2);
+  const FlowSteering steering{9, 4};
+  PortTable t(kFirst, kFirst + 63, steering, 2);
+  for (uint32_t c = 0; c < 4; ++c)
+    ASSERT_GE(ports_of_class(steering, kFirst, kFirst + 63, c).size(), 2u);
   std::vector<uint32_t> classes;
   for (int i = 0; i < 8; ++i) {
     const auto p = t.allocate_any();
     ASSERT_TRUE(p);
-    classes.push_back(*p % 4);
+    classes.push_back(steering.port_class(*p));
   }
   EXPECT_EQ(classes, (std::vector<uint32_t>{0, 1, 2, 3, 0, 1, 2, 3}));
+  for (int i = 8; i < 64; ++i) ASSERT_TRUE(t.allocate_any()) << i;
   EXPECT_FALSE(t.allocate_any());
 }
 

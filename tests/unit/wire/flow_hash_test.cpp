@@ -76,17 +76,18 @@ TEST(FlowHash, GoldenValues) {
     uint32_t addr_peer;     // for_addresses(gateway, peer)
     uint32_t addr_remote;   // for_addresses(gateway, remote)
   };
+  // Computed by an independent reimplementation of the definition (Python), not by this code.
   constexpr std::array<Golden, 10> kGolden = {{
       {0, 1, 0, 0, 0, 0},
-      {0, 2, 1, 1, 1, 0},
-      {0, 3, 0, 2, 1, 2},
-      {0, 4, 3, 1, 3, 2},
-      {0, 8, 7, 1, 7, 6},
+      {0, 2, 0, 0, 1, 0},
+      {0, 3, 1, 2, 1, 2},
+      {0, 4, 2, 2, 3, 2},
+      {0, 8, 2, 2, 7, 6},
       {0x5eed1234, 1, 0, 0, 0, 0},
       {0x5eed1234, 2, 0, 1, 0, 0},
-      {0x5eed1234, 3, 0, 1, 1, 1},
-      {0x5eed1234, 4, 2, 3, 2, 0},
-      {0x5eed1234, 8, 2, 3, 2, 0},
+      {0x5eed1234, 3, 2, 1, 1, 1},
+      {0x5eed1234, 4, 2, 1, 2, 0},
+      {0x5eed1234, 8, 2, 1, 2, 0},
   }};
   for (const Golden& g : kGolden) {
     const FlowSteering s{g.seed, g.workers};
@@ -97,11 +98,13 @@ TEST(FlowHash, GoldenValues) {
     EXPECT_EQ(s.for_addresses(kGateway, kRemote), g.addr_remote);
   }
   EXPECT_EQ(FlowSteering({0x5eed1234, 1}).address_base(kGateway, kPeer), 0xe7817ac2u);
+  EXPECT_EQ(FlowSteering({0, 1}).port_term(80), 0x1601120bu);
+  EXPECT_EQ(FlowSteering({0x5eed1234, 1}).port_term(49152), 0x975aa9ffu);
 }
 
 TEST(FlowHash, MatchesItsDefinitionWithoutWrapping) {
-  // (base + pa + pb) mod n with the sum in 64 bits: with n = 3 a 32-bit wrap would change
-  // the answer for every base near 2^32, and the port table's congruence with it.
+  // (base + term(pa) + term(pb)) mod n with the sum in 64 bits: with n = 3 a 32-bit wrap
+  // would change the answer for every sum near 2^32, and the port table's congruence with it.
   Tuples t;
   for (uint32_t workers : {1u, 2u, 3u, 5u, 7u, 8u}) {
     const FlowSteering s{0x01234567, workers};
@@ -109,7 +112,9 @@ TEST(FlowHash, MatchesItsDefinitionWithoutWrapping) {
       const Ipv4Address a = t.address(), b = t.address();
       const uint16_t pa = t.port(), pb = t.port();
       const uint64_t base = mix32(a.value ^ b.value ^ s.seed);
-      ASSERT_EQ(s.for_ports(a, b, pa, pb), (base + pa + pb) % workers);
+      const uint32_t port_key = ((s.seed << 16) | (s.seed >> 16)) ^ 0x9e3779b9u;
+      const uint64_t ta = mix32(pa ^ port_key), tb = mix32(pb ^ port_key);
+      ASSERT_EQ(s.for_ports(a, b, pa, pb), (base + ta + tb) % workers);
       ASSERT_EQ(s.for_addresses(a, b), base % workers);
     }
   }
@@ -180,6 +185,22 @@ TEST(FlowHash, SeedChangesTheMapping) {
   EXPECT_LT(same, kPairs / 8 + 400);
 }
 
+TEST(FlowHash, ParityBiasedClientPortsStillSpread) {
+  // Linux's connect() picks even source ports: with the ports added raw, 2 workers would get
+  // every connection from one client to one service on the same worker. Mixed, they spread.
+  for (uint32_t workers : {2u, 4u}) {
+    const FlowSteering s{0x12345678, workers};
+    std::vector<uint32_t> per_worker(workers);
+    for (uint32_t port = 32768; port < 60000; port += 2) {
+      ++per_worker[s.for_ports(kPeer, kGateway, static_cast<uint16_t>(port), 7)];
+    }
+    const double expected = (60000.0 - 32768.0) / 2 / workers;
+    for (uint32_t k = 0; k < workers; ++k) {
+      EXPECT_NEAR(per_worker[k], expected, expected * 0.05) << "worker " << k << " of " << workers;
+    }
+  }
+}
+
 TEST(FlowHash, PortClassSolvesTheCongruence) {
   // Every port of the class port_class_for() names steers the flow to the asked worker, and
   // no port outside it does: what the port table's O(1) allocation rests on.
@@ -192,8 +213,8 @@ TEST(FlowHash, PortClassSolvesTheCongruence) {
       const uint32_t worker = static_cast<uint32_t>(t.rng() % workers);
       const uint32_t cls = s.port_class_for(worker, local, remote, remote_port);
       ASSERT_LT(cls, workers);
-      for (uint32_t port = 49152; port < 49152 + 2 * workers; ++port) {
-        const bool in_class = port % workers == cls;
+      for (uint32_t port = 49152; port < 49152 + 16 * workers; ++port) {
+        const bool in_class = s.port_class(static_cast<uint16_t>(port)) == cls;
         ASSERT_EQ(s.for_ports(local, remote, static_cast<uint16_t>(port), remote_port) == worker,
                   in_class)
             << "port " << port << " workers " << workers;
