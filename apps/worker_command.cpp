@@ -182,8 +182,11 @@ int run_worker_command(const ChildOptions& options) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() == 1) return fail("the supervisor is gone");
 
-  stack.start();
   plane.announce_running();
+  if (!plane.wait_for_transmit_frames(options.wake_fd, 1000)) {
+    std::fprintf(stderr, "%s: warning: no transmit frames from the I/O process after 1 s\n", who);
+  }
+  stack.start();
   WorkerLoopOptions loop;
   loop.wake_fd = options.wake_fd;
   loop.signal_fd = signal_fd;

@@ -1,6 +1,6 @@
-// The AF_PACKET pieces shared by AfPacketLink (copying, for flowgate standalone) and
-// AfPacketPort (zero-copy into the UMEM, the I/O process's fallback backend): opening the
-// socket with the options both need, reading per-frame metadata, and their counters.
+// The AF_PACKET pieces of AfPacketPort (zero-copy into the UMEM, the I/O process's fallback
+// backend): opening the socket with the options it needs, reading per-frame metadata, and
+// its counters.
 #pragma once
 
 #include <sys/socket.h>

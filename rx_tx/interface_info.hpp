@@ -1,5 +1,5 @@
 // What the rx_tx ports need to know about a network interface, and the error type of
-// opening links and ports on it. Shared by AfPacketLink, AfPacketPort and the AF_XDP side.
+// opening links and ports on it. Shared by AfPacketPort, the AF_XDP side and the supervisor.
 #pragma once
 
 #include <cstdint>

@@ -171,6 +171,22 @@ void WorkerDataPlane::announce_running() {
   shm::signal_eventfd(io_wake_fd_);
 }
 
+bool WorkerDataPlane::wait_for_transmit_frames(int wake_fd, int timeout_ms) {
+  constexpr int kStepMs = 10;
+  for (int waited = 0;; waited += kStepMs) {
+    refill_pool();
+    if (!pool_.empty()) break;
+    if (waited >= timeout_ms) return false;
+    shm::announce_sleep(control_.wake);
+    pollfd p{wake_fd, POLLIN, 0};
+    if (completion_.empty()) ::poll(&p, 1, kStepMs);
+    shm::cancel_sleep(control_.wake);
+    shm::drain_eventfd(wake_fd);
+  }
+  publish_counts();
+  return true;
+}
+
 void WorkerDataPlane::heartbeat(Instant now) {
   control_.heartbeat_ns.store(static_cast<uint64_t>(now.time_since_epoch().count()),
                               std::memory_order_relaxed);

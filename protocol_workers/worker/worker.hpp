@@ -108,6 +108,9 @@ class WorkerDataPlane final : public Link {
   // Marks this slot running (the I/O process starts lending frames) and wakes the I/O
   // process; the last step of attaching.
   void announce_running();
+  // Waits (at most `timeout_ms`) until the I/O process has lent the first transmit frames,
+  // so what the stack sends on start (the gratuitous ARP) is not lost. False on timeout.
+  bool wait_for_transmit_frames(int wake_fd, int timeout_ms);
   void heartbeat(Instant now);
 
  private:

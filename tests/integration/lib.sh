@@ -1,12 +1,31 @@
 # Helpers shared by the integration test scripts (sourced, not run). The caller sets
-# `started` (date +%s), `work` (its temporary directory, where stats.txt and the logs are),
-# `failures=()` and, once the lab is up, LAB_NETNS.
+# `flowgate` (the binary), `started` (date +%s), `work` (its temporary directory, where the
+# logs and stats.txt go), `failures=()` and, once the lab is up, LAB_NETNS.
 
 log() { echo "[$(($(date +%s) - started))s] $*"; }
 pass() { log "ok: $*"; }
 fail() {
   log "FAIL: $*" >&2
   failures+=("$*")
+}
+
+# Exits 77 (ctest: skipped) without root, 1 when a tool is missing.
+require_root_and_tools() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "SKIP: needs root (veth pair, network namespace, XDP program, AF_XDP sockets)"
+    exit 77
+  fi
+  local missing=() tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if command -v nc >/dev/null 2>&1 && ! nc -h 2>&1 | grep -q OpenBSD; then
+    missing+=("nc (OpenBSD netcat)")
+  fi
+  if ((${#missing[@]})); then
+    echo "FAIL: missing tools: ${missing[*]} (deploy/install-deps.sh installs them)" >&2
+    exit 1
+  fi
 }
 
 stop_pid() {  # stop_pid PID SIGNAL SECONDS: signal, wait up to SECONDS, then SIGKILL
@@ -24,6 +43,7 @@ stop_pid() {  # stop_pid PID SIGNAL SECONDS: signal, wait up to SECONDS, then SI
 
 # Shows the tail of the logs; the end of a script calls it when something failed.
 dump_logs() {
+  local f
   for f in flowgate.out flowgate.err stats.txt tcpdump.txt tcpdump.err; do
     [[ -s $work/$f ]] || continue
     echo "----- $f (last 40 lines) -----" >&2
@@ -32,13 +52,6 @@ dump_logs() {
 }
 
 peer() { ip netns exec "$LAB_NETNS" "$@"; }
-
-counter() {  # the value of counter $1 in the stats file (0 if absent)
-  awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$work/stats.txt"
-}
-# For wait_for, which must re-read the counter each time it polls.
-counter_is() { [[ $(counter "$1") == "$2" ]]; }
-counter_at_least() { (($(counter "$1") >= $2)); }
 
 wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds
   local secs=$1 i
@@ -50,12 +63,98 @@ wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it 
   return 1
 }
 
-expect() {  # expect NAME OP VALUE WHY: a counter of the final stats dump
-  local value
-  value=$(counter "$1")
-  if test "$value" "-$2" "$3"; then
-    pass "counter $1 = $value (-$2 $3)"
-  else
-    fail "counter $1 = $value, expected -$2 $3: $4"
+# --- The gateway ----------------------------------------------------------------------
+# `instance` names the gateway (its segment /dev/shm/flowgate.$instance); fg_pid is its
+# supervisor, started in a process group of its own so `kill -- -$fg_pid` reaches all.
+
+# Writes $work/stats.txt from the running gateway (`flowgate stats`).
+refresh_stats() { "$flowgate" stats --instance "$instance" >"$work/stats.txt" 2>"$work/stats.err"; }
+
+counter() {  # the value of $1 in the last stats.txt (0 if absent)
+  awk -v n="$1" '$1 == n { print $2; found = 1 } END { if (!found) print 0 }' "$work/stats.txt"
+}
+stat_now() {  # stat_now NAME: refreshes, then prints NAME's value
+  refresh_stats && counter "$1"
+}
+counter_at_least() { refresh_stats && (($(counter "$1") >= $2)); }
+
+# Every worker of the gateway is running (and there is at least worker 0).
+all_workers_running() {
+  refresh_stats || return 1
+  grep -q '^worker\.0\.state running$' "$work/stats.txt" || return 1
+  ! grep -E '^worker\.[0-9]+\.state ' "$work/stats.txt" | grep -vq ' running$'
+}
+
+start_gateway() {  # start_gateway CONFIG: runs it, waits until every worker runs
+  setsid "$flowgate" run --config "$1" >>"$work/flowgate.out" 2>>"$work/flowgate.err" &
+  fg_pid=$!
+  if ! wait_for 20 all_workers_running; then
+    fail "the gateway did not start (config $1)"
+    dump_logs
+    return 1
   fi
+}
+
+stop_gateway() {  # stop_gateway: SIGTERM, then checks the exit status and the cleanup
+  local rc=0
+  [[ -n $fg_pid ]] || return 0
+  kill -TERM "$fg_pid" 2>/dev/null
+  if ! wait_for 20 bash -c "! kill -0 $fg_pid 2>/dev/null"; then
+    fail "the gateway did not stop within 20 s of SIGTERM"
+    kill -KILL -- "-$fg_pid" 2>/dev/null
+  fi
+  wait "$fg_pid" 2>/dev/null || rc=$?
+  fg_pid=""
+  if [[ $rc -eq 0 ]]; then
+    pass "SIGTERM: the gateway exited with status 0"
+  else
+    fail "SIGTERM: the gateway exited with status $rc"
+  fi
+  if [[ -e /dev/shm/flowgate.$instance ]]; then
+    fail "SIGTERM left the segment /dev/shm/flowgate.$instance behind"
+  else
+    pass "SIGTERM: no shared-memory segment left"
+  fi
+  if ip -d link show dev "$LAB_GATEWAY_IF" 2>/dev/null | grep -q 'prog/xdp'; then
+    fail "SIGTERM left an XDP program on $LAB_GATEWAY_IF: $(ip -d link show dev "$LAB_GATEWAY_IF" | grep xdp)"
+  else
+    pass "SIGTERM: no XDP program left on $LAB_GATEWAY_IF"
+  fi
+}
+
+# The frame accounting balances once traffic has stopped: free + in flight + held = total
+# and every owner's count agrees with the frame tags. A moment of quiet is allowed for
+# the last ACKs and retransmissions to settle.
+expect_frames_balanced() {  # expect_frames_balanced WHEN
+  local i
+  for ((i = 0; i < 50; i++)); do
+    "$flowgate" stats --instance "$instance" --frames >"$work/frames.txt" 2>&1 &&
+      grep -q '^frames.balanced 1$' "$work/frames.txt" && {
+      pass "frames balance $1: $(grep '^# frames:' "$work/frames.txt" | cut -c3-)"
+      return 0
+    }
+    sleep 0.1
+  done
+  fail "frames do not balance $1: $(cat "$work/frames.txt")"
+}
+
+# The bytes chargen sends (RFC 864's pattern as apps/tcp_service.cpp makes it): lines of 72
+# printable characters, each starting one further on, ended by CR LF; the first $1 bytes.
+chargen_pattern() {
+  perl -e '
+    my @lines = map { my $l = $_; join("", map { chr(32 + ($l + $_) % 95) } 0 .. 71) . "\r\n" } 0 .. 94;
+    my ($left, $i) = (shift, 0);
+    while ($left > 0) { my $n = $left < 74 ? $left : 74; print substr($lines[$i++ % 95], 0, $n); $left -= $n; }
+  ' "$1"
+}
+
+finish() {  # prints the verdict and exits
+  if ((${#failures[@]})); then
+    dump_logs
+    echo "FAILED: ${#failures[@]} check(s):" >&2
+    printf '  - %s\n' "${failures[@]}" >&2
+    exit 1
+  fi
+  log "all checks passed"
+  exit 0
 }
