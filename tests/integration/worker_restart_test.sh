@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A worker killed with SIGKILL while connections run on every worker (DESIGN.md, "Processes"):
+#   - the other worker's connections complete without error (same sha256 back);
+#   - only the connections that were on the killed worker fail;
+#   - the supervisor has a new worker running within one second;
+#   - new connections reach the new worker and work;
+#   - the I/O process took back every frame the dead worker held: the frame accounting
+#     balances once traffic stops.
+# Also checks that the workers run unprivileged: CapEff 0 and a non-root uid, from /proc.
+#
+#   worker_restart_test.sh PATH/TO/flowgate
+# Needs root (exit 77 without). Bounded by `timeout`; a trap cleans up however it ends.
+set -uo pipefail
+
+flowgate=${1:-}
+here=$(cd "$(dirname "$0")" && pwd)
+lab_sh=$here/../../deploy/lab/lab.sh
+readonly GW_IP=198.18.0.1
+readonly STREAMS=12
+if [[ -z $flowgate || ! -x $flowgate ]]; then
+  echo "usage: $0 PATH/TO/flowgate" >&2
+  exit 2
+fi
+started=$(date +%s)
+failures=()
+# shellcheck source=tests/integration/lib.sh
+source "$here/lib.sh"
+require_root_and_tools ip ethtool nc timeout sha256sum setsid
+
+work=$(mktemp -d /tmp/flowgate-restart.XXXXXX)
+lab_name=fgr$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+instance=$lab_name
+fg_pid=""
+lab_up=0
+stream_pids=()
+
+cleanup() {
+  local rc=$? p
+  for p in "${stream_pids[@]}"; do kill "$p" 2>/dev/null; done
+  if [[ -n $fg_pid ]]; then
+    kill -TERM "$fg_pid" 2>/dev/null
+    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
+  fi
+  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
+  rm -f /dev/shm/"flowgate.$instance"
+  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building lab $lab_name"
+lab_env=$("$lab_sh" up "$lab_name" 2>"$work/lab.err") || {
+  cat "$work/lab.err" >&2
+  exit 1
+}
+lab_up=1
+eval "$lab_env"
+cat >"$work/flowgate.yaml" <<EOF
+instance: $instance
+interface: $LAB_GATEWAY_IF
+address: $GW_IP/24
+workers: 2
+drain_timeout: 2s
+listeners:
+  - {name: echo, protocol: tcp, port: 7, app: echo}
+EOF
+start_gateway "$work/flowgate.yaml" || finish
+
+# Unprivileged workers: what the kernel says about each worker process.
+for k in 0 1; do
+  pid=$(stat_now "worker.$k.pid")
+  capeff=$(awk '/^CapEff:/ { print $2 }' "/proc/$pid/status")
+  uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+  if [[ $capeff =~ ^0+$ && $uid != 0 ]]; then
+    pass "worker $k (pid $pid): CapEff $capeff, uid $uid ($(id -nu "$uid" 2>/dev/null))"
+  else
+    fail "worker $k (pid $pid) is privileged: CapEff $capeff, uid $uid"
+  fi
+  if grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status"; then
+    pass "worker $k: no_new_privs is set"
+  else
+    fail "worker $k: no_new_privs is not set"
+  fi
+done
+
+# Long connections on both workers: each sends 24 chunks of 64 KiB a quarter second apart
+# (6 s) and keeps what comes back.
+refresh_stats
+for k in 0 1; do opens_before[k]=$(counter "worker.$k.event.tcp_passive_opens"); done
+for ((i = 0; i < STREAMS; i++)); do
+  head -c $((24 * 65536)) /dev/urandom >"$work/stream$i.in"
+  (
+    for ((c = 0; c < 24; c++)); do
+      dd if="$work/stream$i.in" bs=65536 skip=$c count=1 status=none
+      sleep 0.25
+    done
+  ) | peer timeout 30 nc -N "$GW_IP" 7 >"$work/stream$i.out" 2>/dev/null &
+  stream_pids+=($!)
+done
+sleep 1.5
+refresh_stats
+for k in 0 1; do
+  on_worker[k]=$(($(counter "worker.$k.event.tcp_passive_opens") - opens_before[k]))
+done
+log "streams per worker: worker 0: ${on_worker[0]}, worker 1: ${on_worker[1]}"
+if ((on_worker[0] + on_worker[1] != STREAMS || on_worker[0] == 0 || on_worker[1] == 0)); then
+  fail "the $STREAMS streams are not all open on both workers (worker 0: ${on_worker[0]}, worker 1: ${on_worker[1]})"
+fi
+
+victim=$(counter "worker.1.pid")
+restarts_before=$(counter "worker.1.restarts")
+log "killing worker 1 (pid $victim) with SIGKILL"
+t_kill=$(date +%s%N)
+kill -KILL "$victim"
+restarted_ms=""
+for ((i = 0; i < 300; i++)); do
+  refresh_stats
+  if [[ $(counter worker.1.state) == running && $(counter worker.1.pid) != "$victim" ]]; then
+    restarted_ms=$((($(date +%s%N) - t_kill) / 1000000))
+    break
+  fi
+  sleep 0.01
+done
+if [[ -n $restarted_ms ]] && ((restarted_ms <= 1000)); then
+  pass "worker 1 restarted as pid $(counter worker.1.pid), running ${restarted_ms} ms after the kill"
+else
+  fail "worker 1 was not running again within 1 s of the kill (${restarted_ms:-never} ms; state $(counter worker.1.state))"
+fi
+(($(counter worker.1.restarts) == restarts_before + 1)) || fail "worker.1.restarts did not count the restart"
+new_pid=$(counter worker.1.pid)
+capeff=$(awk '/^CapEff:/ { print $2 }' "/proc/$new_pid/status" 2>/dev/null)
+[[ $capeff =~ ^0+$ ]] || fail "the restarted worker is privileged: CapEff $capeff"
+
+ok=0
+failed=0
+for ((i = 0; i < STREAMS; i++)); do
+  wait "${stream_pids[i]}"
+  if cmp -s "$work/stream$i.in" "$work/stream$i.out"; then ((ok++)); else ((failed++)); fi
+done
+stream_pids=()
+if ((ok == on_worker[0] && failed == on_worker[1])); then
+  pass "all ${on_worker[0]} streams on worker 0 completed with the same bytes back; the ${on_worker[1]} on the killed worker failed"
+else
+  fail "$ok streams completed and $failed failed; worker 0 had ${on_worker[0]}, the killed worker ${on_worker[1]}"
+fi
+
+# New connections reach the new worker 1.
+refresh_stats
+opens_before_new=$(counter "worker.1.event.tcp_passive_opens")
+printf 'after the restart\n' >"$work/line.in"
+new_ok=0
+for i in $(seq 1 16); do
+  peer timeout 10 nc -N "$GW_IP" 7 <"$work/line.in" >"$work/line.out" 2>/dev/null &&
+    cmp -s "$work/line.in" "$work/line.out" && ((new_ok++))
+done
+new_on_1=$(($(stat_now worker.1.event.tcp_passive_opens) - opens_before_new))
+if ((new_ok == 16 && new_on_1 > 0)); then
+  pass "16 of 16 new connections work, $new_on_1 of them on the new worker 1"
+else
+  fail "after the restart: $new_ok of 16 new connections worked, $new_on_1 on worker 1"
+fi
+refresh_stats
+pass "reclaimed: $(grep -E '^io\.io\.(worker_reclaims|frames_reclaimed) ' "$work/stats.txt" | tr '\n' ' ')"
+(($(counter io.io.worker_reclaims) >= 1)) || fail "the I/O process did not reclaim the dead worker"
+expect_frames_balanced "after the restart and the traffic"
+stop_gateway
+finish
