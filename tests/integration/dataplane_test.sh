@@ -121,7 +121,11 @@ big_transfers() {
 }
 
 log "mode $mode, $workers worker(s); building lab $lab_name"
-if ! lab_env=$("$lab_sh" up "$lab_name" 2>"$work/lab.err"); then
+# Natively, one RX queue per worker (an AF_XDP socket on each, on one UMEM); generic XDP on
+# veth reports every frame on queue 0, so one queue there.
+queues=1
+[[ $mode == native ]] && queues=$workers
+if ! lab_env=$("$lab_sh" up "$lab_name" "$queues" 2>"$work/lab.err"); then
   cat "$work/lab.err" >&2
   echo "FAIL: lab.sh up $lab_name failed" >&2
   exit 1
