@@ -12,8 +12,9 @@
 // siblings run. The eventfds that wake them are inherited.
 //
 // Children stay in the supervisor's process group (a SIGKILL of the group takes them all,
-// which is what an operator expects), ignore SIGINT (Ctrl-C reaches the whole foreground
-// group; only the supervisor decides the order of a shutdown), and die with the supervisor
+// which is what an operator expects), ignore SIGINT and SIGHUP (Ctrl-C and a terminal's
+// hangup reach the whole foreground group; only the supervisor decides the order of a
+// shutdown, and what a reload means), and die with the supervisor
 // (PR_SET_PDEATHSIG: the I/O process gets SIGTERM so it still detaches the XDP program).
 #include <fcntl.h>
 #include <poll.h>
@@ -276,9 +277,10 @@ pid_t Supervisor::spawn(const std::vector<std::string>& args, const std::vector<
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, nullptr);
+  ::sigaction(SIGHUP, &ignore, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int s : {SIGTERM, SIGHUP, SIGCHLD}) ::sigaction(s, &dfl, nullptr);
+  for (int s : {SIGTERM, SIGCHLD}) ::sigaction(s, &dfl, nullptr);
   ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
   for (int fd : keep_fds) {
     const int flags = ::fcntl(fd, F_GETFD);
