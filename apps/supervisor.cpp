@@ -37,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -63,6 +64,10 @@ constexpr auto kIoStopTimeout = std::chrono::seconds(5);
 // worker that cannot start does not spin the machine.
 constexpr auto kCrashLoopWindow = std::chrono::seconds(2);
 constexpr auto kCrashLoopPause = std::chrono::seconds(1);
+// Top-level keys whose change a SIGHUP applies to the running gateway. Everything else
+// shapes processes, rings or sockets that exist already: changing it needs a restart.
+// (Backend pools join this list with the proxy.)
+const std::set<std::string> kLiveKeys = {};
 
 void log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void log(const char* format, ...) {
@@ -413,8 +418,8 @@ void Supervisor::restart_due_workers() {
   }
 }
 
-// SIGHUP. Nothing the I/O process and workers run with can change live yet (backends and
-// limits arrive with the proxy): a valid file that differs is refused, naming what changed.
+// SIGHUP. A valid file whose changes are all in kLiveKeys is published to the segment and
+// the workers apply it; any other change is refused, naming the keys, and nothing changes.
 void Supervisor::reload() {
   const std::optional<std::string> text = read_file(config_path_);
   if (!text) {
@@ -433,11 +438,28 @@ void Supervisor::reload() {
     log("SIGHUP: %s is unchanged; nothing to do", config_path_.c_str());
     return;
   }
-  std::string list;
-  for (const std::string& k : changed) list += (list.empty() ? "" : ", ") + k;
-  log("SIGHUP: refused: %s cannot change while the gateway runs (restart flowgate to apply "
-      "it); keeping the running configuration",
-      list.c_str());
+  std::string fixed, live;
+  for (const std::string& k : changed) {
+    std::string& list = kLiveKeys.count(k) != 0 ? live : fixed;
+    list += (list.empty() ? "" : ", ") + k;
+  }
+  if (!fixed.empty()) {
+    log("SIGHUP: refused: %s cannot change while the gateway runs (restart flowgate to apply "
+        "it); keeping the running configuration",
+        fixed.c_str());
+    return;
+  }
+  try {
+    segment_->publish_config(*text);
+  } catch (const std::exception& e) {
+    log("SIGHUP: refused: %s; keeping the running configuration", e.what());
+    return;
+  }
+  config_text_ = *text;
+  config_ = std::get<GatewayConfig>(result);
+  // Workers notice the new generation at their next round; wake the sleeping ones.
+  for (int fd : worker_wake_fds_) shm::signal_eventfd(fd);
+  log("SIGHUP: applied the new %s", live.c_str());
 }
 
 bool Supervisor::wait_for_exit(pid_t pid, std::chrono::milliseconds timeout, int* status) {

@@ -44,7 +44,7 @@ SegmentLayout compute_layout(const SegmentParams& p) {
   l.tags_offset = at;
   at = round_up(at + p.frame_count, kPageSize);
   l.config_offset = at;
-  at = round_up(at + p.config_capacity, kPageSize);
+  at = round_up(at + 2 * uint64_t{p.config_capacity}, kPageSize);
   // AF_XDP wants the UMEM page aligned; 2 MiB alignment also lets it sit on huge pages.
   l.umem_offset = round_up(at, 2 * 1024 * 1024);
   l.umem_size = uint64_t{p.frame_count} * p.frame_size;

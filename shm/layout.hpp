@@ -9,7 +9,9 @@
 //   workers_offset      WorkerBlock × worker_count, each worker_stride bytes:
 //                         WorkerControl, then the rings rx, completion, tx, free
 //   tags_offset         one owner byte per UMEM frame (frame_ownership.hpp)
-//   config_offset       the configuration text the instance runs with
+//   config_offset       the configuration text the instance runs with: two slots of
+//                       config_capacity bytes, so a reload writes one while readers use
+//                       the other
 //   umem_offset         the UMEM: frame_count frames of frame_size bytes, page aligned
 //
 // Rings per worker (single producer, single consumer each):
@@ -30,7 +32,7 @@
 namespace flowgate::shm {
 
 inline constexpr uint64_t kMagic = 0x45544147574f4c46;  // "FLOWGATE" in memory order (x86)
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kMaxWorkers = 64;
 inline constexpr size_t kPageSize = 4096;
 inline constexpr size_t kInstanceNameCapacity = 40;
@@ -94,7 +96,13 @@ struct alignas(kCacheLine) SegmentHeader {
   uint64_t metrics_signature = 0;
   uint64_t created_unix_ns = 0;
   std::atomic<int32_t> supervisor_pid{0};
-  std::atomic<uint32_t> config_length{0};
+  // The configuration text: config_length[slot] bytes at config_offset + slot × capacity.
+  // The supervisor writes the slot not in use, then publishes it: a reader takes the
+  // generation (odd while a write is in progress), copies the slot it names, and retries if
+  // the generation moved meanwhile (a seqlock), so it never uses a half-written text.
+  std::atomic<uint32_t> config_length[2] = {};
+  std::atomic<uint32_t> config_slot{0};
+  std::atomic<uint32_t> config_generation{0};
   // 1 once the creator has filled everything in; readers wait for it.
   std::atomic<uint32_t> ready{0};
 };

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/interprocess/exceptions.hpp>
 #include <cerrno>
 #include <cstring>
@@ -73,8 +74,8 @@ std::unique_ptr<Segment> Segment::create(std::string_view instance, const Segmen
       }
     }
     std::memcpy(base + layout.config_offset, config_text.data(), config_text.size());
-    header->config_length.store(static_cast<uint32_t>(config_text.size()),
-                                std::memory_order_relaxed);
+    header->config_length[0].store(static_cast<uint32_t>(config_text.size()),
+                                   std::memory_order_relaxed);
     header->ready.store(1, std::memory_order_release);
     return std::unique_ptr<Segment>(new Segment(name, std::move(object), std::move(region)));
   } catch (const bip::interprocess_exception& e) {
@@ -160,9 +161,46 @@ WorkerBlock& Segment::worker(uint32_t k) const {
                                          k * layout().worker_stride);
 }
 
-std::string_view Segment::config_text() const {
-  return std::string_view(reinterpret_cast<const char*>(base() + layout().config_offset),
-                          header_->config_length.load(std::memory_order_acquire));
+std::string Segment::config_text() const {
+  for (;;) {
+    const uint32_t before = header_->config_generation.load(std::memory_order_acquire);
+    if (before % 2 != 0) continue;  // a publish is half done: its slot switch is imminent
+    const uint32_t slot = header_->config_slot.load(std::memory_order_acquire) & 1;
+    const uint32_t length =
+        std::min<uint32_t>(header_->config_length[slot].load(std::memory_order_acquire),
+                           layout().params.config_capacity);
+    std::string text(
+        reinterpret_cast<const char*>(base() + layout().config_offset +
+                                      uint64_t{slot} * layout().params.config_capacity),
+        length);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (header_->config_generation.load(std::memory_order_relaxed) == before) return text;
+  }
+}
+
+uint32_t Segment::config_generation() const {
+  return header_->config_generation.load(std::memory_order_acquire);
+}
+
+void Segment::publish_config(std::string_view text) {
+  const uint32_t capacity = layout().params.config_capacity;
+  if (text.size() > capacity) {
+    throw SegmentError("the configuration (" + std::to_string(text.size()) +
+                       " bytes) is larger than the segment's " + std::to_string(capacity) +
+                       " bytes");
+  }
+  const uint32_t next = (header_->config_slot.load(std::memory_order_relaxed) & 1) ^ 1;
+  // Odd: readers that start now wait; readers already copying the old slot are unaffected
+  // by this write (it goes to the other slot) and see the generation move only if a second
+  // publish overtakes them.
+  const uint32_t generation = header_->config_generation.load(std::memory_order_relaxed);
+  header_->config_generation.store(generation + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(base() + layout().config_offset + uint64_t{next} * capacity, text.data(),
+              text.size());
+  header_->config_length[next].store(static_cast<uint32_t>(text.size()), std::memory_order_relaxed);
+  header_->config_slot.store(next, std::memory_order_relaxed);
+  header_->config_generation.store(generation + 2, std::memory_order_release);
 }
 
 }  // namespace flowgate::shm

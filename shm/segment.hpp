@@ -61,7 +61,13 @@ class Segment {
   uint8_t* frame_tags() const { return base() + layout().tags_offset; }
   std::byte* umem() const { return reinterpret_cast<std::byte*>(base() + layout().umem_offset); }
   uint64_t umem_size() const { return layout().umem_size; }
-  std::string_view config_text() const;
+  // A consistent copy of the configuration text in use (see SegmentHeader).
+  std::string config_text() const;
+  // Even; bumped by 2 at every publish_config().
+  uint32_t config_generation() const;
+  // The supervisor, on an accepted reload: stores `text` in the slot not in use and makes it
+  // the one in use. Throws SegmentError when it is larger than the capacity.
+  void publish_config(std::string_view text);
 
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;

@@ -206,8 +206,15 @@ int run_worker_loop(WorkerDataPlane& plane, Stack& stack, WorkerApps& apps, cons
                     const WorkerLoopOptions& options) {
   bool draining = false;
   Instant drain_deadline{};
+  uint32_t config_generation = plane.segment().config_generation();
   for (;;) {
     bool worked = false;
+    // A reload costs one shared load per round to notice; the supervisor wakes us for it.
+    if (const uint32_t g = plane.segment().config_generation(); g != config_generation) {
+      config_generation = g;
+      apps.reload(plane.segment().config_text());
+      worked = true;
+    }
     for (int b = 0; b < kBatchesPerRound; ++b) {
       const uint32_t n = plane.receive(kBatch, [&](wire::Bytes frame) { stack.receive(frame); });
       if (n == 0) break;

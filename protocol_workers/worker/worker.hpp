@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "shm/layout.hpp"
@@ -104,6 +105,7 @@ class WorkerDataPlane final : public Link {
   bool output_pending() const { return !to_send_.empty() || !to_free_.empty(); }
 
   shm::WakeWord& wake_word() { return control_.wake; }
+  const shm::Segment& segment() const { return segment_; }
   WorkerMetrics& metrics() { return metrics_; }
   // Marks this slot running (the I/O process starts lending frames) and wakes the I/O
   // process; the last step of attaching.
@@ -151,6 +153,9 @@ class WorkerApps {
   virtual void stop_accepting() = 0;
   // True when no connection is left to finish.
   virtual bool idle() const = 0;
+  // The supervisor accepted a reload: `config_text` is the whole new configuration (only
+  // what may change live differs from the running one).
+  virtual void reload(const std::string& config_text) { (void)config_text; }
 };
 
 struct WorkerLoopOptions {

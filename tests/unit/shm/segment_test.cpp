@@ -45,7 +45,7 @@ TEST(Layout, PartsAreAlignedAndDoNotOverlap) {
   }
   EXPECT_GE(l.tags_offset, l.workers_offset + 3 * l.worker_stride);
   EXPECT_GE(l.config_offset, l.tags_offset + p.frame_count);
-  EXPECT_GE(l.umem_offset, l.config_offset + p.config_capacity);
+  EXPECT_GE(l.umem_offset, l.config_offset + 2 * uint64_t{p.config_capacity});  // two slots
   EXPECT_EQ(l.umem_offset % (2 * 1024 * 1024), 0u);
   EXPECT_EQ(l.umem_size, 1024u * 2048u);
   EXPECT_EQ(l.total_size, l.umem_offset + l.umem_size);
@@ -108,6 +108,23 @@ TEST(Segment, CreateOpenAndRemove) {
   } catch (const SegmentError& e) {
     EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
   }
+}
+
+TEST(Segment, APublishedConfigurationReplacesTheOldOneWhole) {
+  Removed r(unique_instance("cfg"));
+  auto writer = Segment::create(r.name, small_params(), "workers: 2\n", 0, 0);
+  auto reader = Segment::open(r.name);
+  EXPECT_EQ(reader->config_generation(), 0u);
+  writer->publish_config("workers: 2\npools: []\n");
+  EXPECT_EQ(reader->config_generation(), 2u);
+  EXPECT_EQ(reader->config_text(), "workers: 2\npools: []\n");
+  writer->publish_config("short\n");
+  EXPECT_EQ(reader->config_generation(), 4u);
+  EXPECT_EQ(reader->config_text(), "short\n");
+  EXPECT_THROW(writer->publish_config(std::string(small_params().config_capacity + 1, 'x')),
+               SegmentError);
+  EXPECT_EQ(reader->config_text(), "short\n") << "a refused publish changes nothing";
+  EXPECT_EQ(reader->config_generation(), 4u);
 }
 
 TEST(Segment, OpenRefusesOtherVersionsAndOtherMetrics) {
