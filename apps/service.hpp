@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "stack/clock.hpp"
 
 namespace flowgate {
 
@@ -22,6 +25,10 @@ class Service {
   virtual void stop_accepting() {}
   // True when nothing that was accepted is still being served.
   virtual bool idle() const { return true; }
+  // When run() must be called again even if no frame arrives (a request timeout, a health
+  // check); nullopt when nothing is timed. Times come from the stack's clock
+  // (stack.clock()), so tests drive them with a manual clock.
+  virtual std::optional<Instant> next_deadline() const { return std::nullopt; }
   // Calls f(name, value) for each of its counters; names are unique across services.
   virtual void for_each_counter(
       const std::function<void(const std::string& name, uint64_t value)>& f) const = 0;

@@ -10,10 +10,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <variant>
 #include <vector>
@@ -74,6 +76,13 @@ class ListenerApps final : public WorkerApps {
       if (!s->idle()) return false;
     }
     return true;
+  }
+  std::optional<Instant> next_deadline() const override {
+    std::optional<Instant> soonest;
+    for (const auto& s : services_) {
+      if (const auto d = s->next_deadline()) soonest = soonest ? std::min(*soonest, *d) : *d;
+    }
+    return soonest;
   }
 
  private:

@@ -227,6 +227,9 @@ int run_worker_loop(WorkerDataPlane& plane, Stack& stack, WorkerApps& apps, cons
       stack.poll();
       apps.run();  // timers free send buffers and finish connections
       worked = true;
+    } else if (const auto app_due = apps.next_deadline(); app_due && *app_due <= now) {
+      apps.run();  // an application's own timer (request timeout, health check)
+      worked = true;
     }
     plane.flush();
     plane.heartbeat(now);
@@ -241,6 +244,8 @@ int run_worker_loop(WorkerDataPlane& plane, Stack& stack, WorkerApps& apps, cons
       continue;
     }
     std::optional<Instant> wake = stack.next_deadline();
+    if (const auto app_due = apps.next_deadline())
+      wake = wake ? std::min(*wake, *app_due) : *app_due;
     if (draining) wake = wake ? std::min(*wake, drain_deadline) : drain_deadline;
     int timeout = wake ? ms_until(now, *wake) : -1;
     if (plane.output_pending()) timeout = timeout < 0 ? kRetryMs : std::min(timeout, kRetryMs);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,8 @@ class WorkerApps {
   // The supervisor accepted a reload: `config_text` is the whole new configuration (only
   // what may change live differs from the running one).
   virtual void reload(const std::string& config_text) { (void)config_text; }
+  // When run() is due even without input (application timers); nullopt: never.
+  virtual std::optional<Instant> next_deadline() const { return std::nullopt; }
 };
 
 struct WorkerLoopOptions {
