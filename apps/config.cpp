@@ -123,6 +123,20 @@ std::string other_host_problem(const wire::Ipv4Cidr& subnet, wire::Ipv4Address a
   return "is the broadcast address of " + net;
 }
 
+std::string_view app_name(AppKind app) {
+  switch (app) {
+    case AppKind::echo:
+      return "echo";
+    case AppKind::discard:
+      return "discard";
+    case AppKind::chargen:
+      return "chargen";
+    case AppKind::proxy:
+      return "proxy";
+  }
+  return "?";
+}
+
 std::string mac_problem(const wire::MacAddress& mac) {
   if (mac.is_zero()) return "is all zeros";
   if (mac.is_broadcast()) return "is the broadcast address";
@@ -216,6 +230,10 @@ class Parser {
   void read_tcp(const Value& v);
   void read_listeners(const Value& v);
   void read_listener(const Value& v);
+  void read_proxy_settings(const Value& v, ProxySettings& proxy);
+  void read_pools(const Value& v);
+  void read_pool(const Value& v);
+  void read_backend(const Value& v, PoolConfig& pool, const std::string& pool_path);
   void read_testing(const Value& v);
   void read_fault_injection(const Value& v);
 
@@ -224,6 +242,7 @@ class Parser {
   void check_link();
   void check_umem();
   void check_tcp();
+  void check_pools();
 
   // The line of a key that was set, 0 if it was not.
   int key_line(std::string_view path) const { return config_.line_of(path); }
@@ -249,6 +268,19 @@ class Parser {
     bool has_port = false;
   };
   std::vector<ListenerSeen> listeners_seen_;  // parallel to config_.listeners
+  struct ProxyListenerSeen {
+    std::string path;  // listeners[i]
+    std::string pool;  // its proxy.pool, checked against the pools after the pass
+  };
+  std::vector<ProxyListenerSeen> proxy_listeners_;
+  struct BackendSeen {
+    std::string path;  // pools[i].backends[j]
+    wire::Ipv4Address address;
+    int address_line = 0;
+  };
+  std::vector<BackendSeen> backends_seen_;  // every backend of every pool read successfully
+  bool pools_ok_ = true;                    // false: a pool's name was unusable
+  bool gateway_ok_ = true;                  // false: `gateway` was given but unusable
 };
 
 ConfigResult Parser::run() {
@@ -303,6 +335,7 @@ void Parser::read_document(const YAML::Node& root) {
   check_link();
   check_umem();
   check_tcp();
+  check_pools();
 }
 
 std::optional<std::set<std::string_view>> Parser::read_map(const Value& map, std::string_view what,
@@ -589,6 +622,7 @@ void Parser::read_root(const Value& root) {
           {"gateway",
            [&](const Value& v) {
              if (const auto a = ipv4_address(v)) c.gateway = *a;
+             gateway_ok_ = c.gateway.has_value();
            }},
           {"mac",
            [&](const Value& v) {
@@ -630,6 +664,7 @@ void Parser::read_root(const Value& root) {
           {"tcp", [&](const Value& v) { read_tcp(v); }},
           {"listeners", [&](const Value& v) { read_listeners(v); }},
           {"testing", [&](const Value& v) { read_testing(v); }},
+          {"pools", [&](const Value& v) { read_pools(v); }},
       });
   if (!seen) return;
   require(root, *seen, "interface", "the network interface to serve, like `interface: eth1`");
@@ -832,7 +867,8 @@ void Parser::read_listener(const Value& v) {
            [&](const Value& x) {
              const auto a = choice<AppKind>(x, {{"echo", AppKind::echo},
                                                 {"discard", AppKind::discard},
-                                                {"chargen", AppKind::chargen}});
+                                                {"chargen", AppKind::chargen},
+                                                {"proxy", AppKind::proxy}});
              if (a) l.app = *a;
              app_ok = a.has_value();
            }},
@@ -853,6 +889,7 @@ void Parser::read_listener(const Value& v) {
                       }},
                  });
            }},
+          {"proxy", [&](const Value& x) { read_proxy_settings(x, l.proxy); }},
       });
   if (!seen) return;
   require(v, *seen, "name", "the listener's name, used in logs and metrics");
@@ -870,8 +907,28 @@ void Parser::read_listener(const Value& v) {
   if (app_ok && l.app != AppKind::chargen && seen->count("chargen") && ok(v.path + ".chargen")) {
     error(key_line(v.path + ".chargen"), v.path + ".chargen",
           "holds settings for app chargen, but this listener's app is " +
-              std::string(l.app == AppKind::echo ? "echo" : "discard") +
-              (seen->count("app") ? "" : " (the default)"));
+              std::string(app_name(l.app)) + (seen->count("app") ? "" : " (the default)"));
+  }
+  if (app_ok && l.app == AppKind::proxy) {
+    if (udp) {
+      error(key_line(v.path + ".app"), v.path + ".app",
+            "proxy is served over TCP only, and this listener's protocol is udp");
+    } else if (!seen->count("proxy")) {
+      error(v.line, v.path + ".proxy",
+            "is required for app proxy: at least the pool, like `proxy: {pool: web}`");
+    } else if (ok(v.path + ".proxy")) {
+      if (l.proxy.pool.empty()) {
+        error(key_line(v.path + ".proxy"), v.path + ".proxy.pool",
+              "is required: the name of the pool (in `pools`) this listener forwards to");
+      } else {
+        proxy_listeners_.push_back(ProxyListenerSeen{v.path, l.proxy.pool});
+      }
+    }
+  }
+  if (app_ok && l.app != AppKind::proxy && seen->count("proxy") && ok(v.path + ".proxy")) {
+    error(key_line(v.path + ".proxy"), v.path + ".proxy",
+          "holds settings for app proxy, but this listener's app is " +
+              std::string(app_name(l.app)) + (seen->count("app") ? "" : " (the default)"));
   }
 
   // A name and a port belong to one listener only. The first one keeps them; later ones are
@@ -898,6 +955,229 @@ void Parser::read_listener(const Value& v) {
   }
   listeners_seen_.push_back(ListenerSeen{v.path, has_name, has_port && protocol_ok});
   config_.listeners.push_back(std::move(l));
+}
+
+// A proxy listener's `proxy:` map. The pool is checked against `pools` after the pass (the
+// pools may come later in the file).
+void Parser::read_proxy_settings(const Value& v, ProxySettings& proxy) {
+  read_map(v, "a map of proxy settings, like {pool: web}",
+           {
+               {"pool",
+                [&](const Value& x) {
+                  constexpr std::string_view what =
+                      "a pool name: 1-32 characters of a-z, 0-9, '_' and '-'";
+                  const auto s = scalar(x, what);
+                  if (!s) return;
+                  if (!is_simple_name(*s, 32)) return expected(x, what);
+                  proxy.pool = *s;
+                }},
+               {"connect_timeout",
+                [&](const Value& x) {
+                  if (const auto d = duration(x, milliseconds(1), minutes(10))) {
+                    proxy.connect_timeout = *d;
+                  }
+                }},
+               {"connect_attempts",
+                [&](const Value& x) {
+                  if (const auto n = integer(x, 1, 16)) {
+                    proxy.connect_attempts = static_cast<uint32_t>(*n);
+                  }
+                }},
+               {"idle_timeout",
+                [&](const Value& x) {
+                  if (const auto d = duration(x, milliseconds(1), std::chrono::hours(24))) {
+                    proxy.idle_timeout = *d;
+                  }
+                }},
+               {"proxy_protocol",
+                [&](const Value& x) {
+                  if (const auto p =
+                          choice<ProxyProtocolVersion>(x, {{"none", ProxyProtocolVersion::none},
+                                                           {"v1", ProxyProtocolVersion::v1},
+                                                           {"v2", ProxyProtocolVersion::v2}})) {
+                    proxy.proxy_protocol = *p;
+                  }
+                }},
+           });
+}
+
+void Parser::read_pools(const Value& v) {
+  const auto items = list_items(v, "a list of backend pools");
+  if (!items) return;
+  for (const Value& item : *items) read_pool(item);
+}
+
+void Parser::read_pool(const Value& v) {
+  PoolConfig pool;
+  pool.line = v.line;
+  bool has_name = false;
+  const auto seen = read_map(
+      v, "a map with name and backends, like {name: web, backends: [{address: 198.18.0.2:80}]}",
+      {
+          {"name",
+           [&](const Value& x) {
+             constexpr std::string_view what =
+                 "a pool name: 1-32 characters of a-z, 0-9, '_' and '-'";
+             const auto s = scalar(x, what);
+             if (!s) return;
+             if (!is_simple_name(*s, 32)) return expected(x, what);
+             pool.name = *s;
+             has_name = true;
+           }},
+          {"balance",
+           [&](const Value& x) {
+             if (const auto b =
+                     choice<BalanceKind>(x, {{"round_robin", BalanceKind::round_robin},
+                                             {"least_connections", BalanceKind::least_connections},
+                                             {"maglev", BalanceKind::maglev}})) {
+               pool.balance = *b;
+             }
+           }},
+          {"backends",
+           [&](const Value& x) {
+             const auto backends = list_items(x, "a list of backends, like [{address: ...}]");
+             if (!backends) return;
+             if (backends->empty()) {
+               error(x, "must list at least one backend");
+               return;
+             }
+             for (const Value& b : *backends) read_backend(b, pool, v.path);
+           }},
+          {"health_check",
+           [&](const Value& x) {
+             HealthCheckConfig h;
+             const auto hs = read_map(
+                 x, "a map of health check settings, like {interval: 2s, timeout: 1s}",
+                 {
+                     {"interval",
+                      [&](const Value& y) {
+                        if (const auto d = duration(y, milliseconds(10), std::chrono::hours(1))) {
+                          h.interval = *d;
+                        }
+                      }},
+                     {"timeout",
+                      [&](const Value& y) {
+                        if (const auto d = duration(y, milliseconds(1), std::chrono::hours(1))) {
+                          h.timeout = *d;
+                        }
+                      }},
+                     {"rise",
+                      [&](const Value& y) {
+                        if (const auto n = integer(y, 1, 100)) h.rise = static_cast<uint32_t>(*n);
+                      }},
+                     {"fall",
+                      [&](const Value& y) {
+                        if (const auto n = integer(y, 1, 100)) h.fall = static_cast<uint32_t>(*n);
+                      }},
+                 });
+             if (!hs) return;
+             const std::string timeout_path = x.path + ".timeout";
+             // One check at a time per backend: a timeout longer than the interval would
+             // have the next check start while the last one still waits.
+             if (h.timeout > h.interval && ok(timeout_path) && ok(x.path + ".interval")) {
+               const int line = key_line(timeout_path);
+               error(line != 0 ? line : x.line, timeout_path,
+                     format_duration(h.timeout) + " must not exceed the interval (" +
+                         format_duration(h.interval) + ")");
+             }
+             pool.health_check = h;
+           }},
+          {"passive_ejection",
+           [&](const Value& x) {
+             PassiveEjectionConfig e;
+             const auto es = read_map(
+                 x, "a map with failures and duration, like {failures: 3, duration: 30s}",
+                 {
+                     {"failures",
+                      [&](const Value& y) {
+                        if (const auto n = integer(y, 1, 1000)) {
+                          e.failures = static_cast<uint32_t>(*n);
+                        }
+                      }},
+                     {"duration",
+                      [&](const Value& y) {
+                        if (const auto d = duration(y, milliseconds(1), std::chrono::hours(1))) {
+                          e.duration = *d;
+                        }
+                      }},
+                 });
+             if (es) pool.passive_ejection = e;
+           }},
+      });
+  if (!seen) {
+    pools_ok_ = false;
+    return;
+  }
+  require(v, *seen, "name", "the pool's name, which proxy listeners refer to");
+  require(v, *seen, "backends", "the list of backends, like [{address: 198.18.0.2:80}]");
+  if (!has_name) {
+    pools_ok_ = false;
+    return;
+  }
+  for (const PoolConfig& other : config_.pools) {
+    if (other.name == pool.name) {
+      error(key_line(v.path + ".name"), v.path + ".name",
+            "'" + pool.name + "' is already the name of the pool at line " +
+                std::to_string(other.line));
+      return;
+    }
+  }
+  config_.pools.push_back(std::move(pool));
+}
+
+void Parser::read_backend(const Value& v, PoolConfig& pool, const std::string& pool_path) {
+  BackendConfig b;
+  b.line = v.line;
+  bool has_address = false;
+  const auto seen = read_map(
+      v, "a map with address, like {address: 198.18.0.2:80, weight: 1}",
+      {
+          {"address",
+           [&](const Value& x) {
+             constexpr std::string_view what = "an IPv4 address and port like 198.18.0.2:80";
+             const auto s = scalar(x, what);
+             if (!s) return;
+             const size_t colon = s->rfind(':');
+             if (colon == std::string::npos) return expected(x, what, "the port is missing");
+             const auto ip = wire::Ipv4Address::parse(std::string_view(*s).substr(0, colon));
+             const auto port =
+                 config_rules::parse_decimal(std::string_view(*s).substr(colon + 1), 1, 65535);
+             if (!ip || !port) return expected(x, what);
+             if (const auto problem = config_rules::host_address_problem({*ip, 32})) {
+               return error(x,
+                            "must be a unicast host address, but " + quoted(*s) + " " + *problem);
+             }
+             b.address = *ip;
+             b.port = static_cast<uint16_t>(*port);
+             has_address = true;
+           }},
+          {"weight",
+           [&](const Value& x) {
+             if (const auto n = integer(x, 0, 1000)) b.weight = static_cast<uint32_t>(*n);
+           }},
+          {"max_connections",
+           [&](const Value& x) {
+             if (const auto n = integer(x, 0, 10'000'000)) {
+               b.max_connections = static_cast<uint32_t>(*n);
+             }
+           }},
+      });
+  if (!seen) return;
+  require(v, *seen, "address", "the backend's IPv4 address and port, like 198.18.0.2:80");
+  if (!has_address) return;
+  const std::string address_path = v.path + ".address";
+  for (size_t i = 0; i < pool.backends.size(); ++i) {
+    const BackendConfig& other = pool.backends[i];
+    if (other.address == b.address && other.port == b.port) {
+      error(key_line(address_path), address_path,
+            b.address.to_string() + ":" + std::to_string(b.port) + " is already a backend of " +
+                "this pool (" + pool_path + ".backends[" + std::to_string(i) + "], line " +
+                std::to_string(other.line) + ")");
+      return;
+    }
+  }
+  backends_seen_.push_back(BackendSeen{v.path, b.address, key_line(address_path)});
+  pool.backends.push_back(b);
 }
 
 // Test-only settings. Nothing here belongs in production: the fault injector exists because
@@ -955,6 +1235,43 @@ void Parser::check_addresses() {
       error(n.ip_line, n.path + ".ip",
             "must be another host of our subnet, but " + n.neighbour.ip.to_string() + " " +
                 other_host_problem(subnet, n.neighbour.ip) + address_at);
+    }
+  }
+}
+
+// Proxy listeners name pools that exist, and every backend can be reached from our address:
+// on our subnet (and not our own address), or beyond it through the gateway.
+void Parser::check_pools() {
+  if (pools_ok_ && ok("pools")) {
+    for (const ProxyListenerSeen& l : proxy_listeners_) {
+      const bool found = std::any_of(config_.pools.begin(), config_.pools.end(),
+                                     [&](const PoolConfig& p) { return p.name == l.pool; });
+      if (found) continue;
+      std::string known;
+      for (const PoolConfig& p : config_.pools) known += (known.empty() ? "" : ", ") + p.name;
+      const std::string path = l.path + ".proxy.pool";
+      error(key_line(path), path,
+            "no pool is named '" + l.pool + "' (" +
+                (known.empty() ? std::string("the file has no pools") : "pools: " + known) + ")");
+    }
+  }
+  if (!address_ok_) return;
+  const wire::Ipv4Cidr& subnet = config_.address;
+  const std::string net = subnet.network().to_string() + "/" + std::to_string(subnet.prefix_len);
+  for (const BackendSeen& b : backends_seen_) {
+    const std::string path = b.path + ".address";
+    if (subnet.contains(b.address)) {
+      if (!config_rules::is_other_host(subnet, b.address)) {
+        error(b.address_line, path,
+              "must be another host, but " + b.address.to_string() + " " +
+                  other_host_problem(subnet, b.address) + " (address, line " +
+                  std::to_string(key_line("address")) + ")");
+      }
+    } else if (!config_.gateway && gateway_ok_) {
+      error(b.address_line, path,
+            b.address.to_string() + " is outside our subnet " + net +
+                " and no gateway is set to reach it (set `gateway:` or use a backend on " + net +
+                ")");
     }
   }
 }

@@ -26,10 +26,21 @@ namespace flowgate {
 enum class LinkBackend : uint8_t { xdp, af_packet };
 enum class XdpMode : uint8_t { native, skb };
 enum class ListenerProtocol : uint8_t { tcp, udp };
-enum class AppKind : uint8_t { echo, discard, chargen };
+enum class AppKind : uint8_t { echo, discard, chargen, proxy };
 
 struct ChargenSettings {
   uint64_t bytes = 1024 * 1024;  // sent on each connection, then the connection is closed
+};
+
+// The proxy app's settings on a listener (`proxy:`): which pool its connections go to and
+// how (apps/proxy/).
+enum class ProxyProtocolVersion : uint8_t { none, v1, v2 };
+struct ProxySettings {
+  std::string pool;                                    // required: a name in `pools`
+  Duration connect_timeout = std::chrono::seconds(3);  // per attempt
+  uint32_t connect_attempts = 2;                       // 2: one retry on another backend
+  Duration idle_timeout = std::chrono::seconds(300);   // no byte either way: both reset
+  ProxyProtocolVersion proxy_protocol = ProxyProtocolVersion::none;  // header to the backend
 };
 
 struct ListenerConfig {
@@ -39,7 +50,37 @@ struct ListenerConfig {
   AppKind app = AppKind::echo;
   uint32_t backlog = 128;  // TCP only: listen(backlog)
   ChargenSettings chargen;
+  ProxySettings proxy;
   int line = 0;  // where the listener starts in the file, for later messages
+};
+
+// A backend pool (`pools:`), what proxy listeners send their connections to. The only part
+// of the file a SIGHUP changes live: backends, weights, limits, checks.
+enum class BalanceKind : uint8_t { round_robin, least_connections, maglev };
+struct BackendConfig {
+  wire::Ipv4Address address{};
+  uint16_t port = 0;
+  uint32_t weight = 1;           // 0: drain (no new connections, open ones continue)
+  uint32_t max_connections = 0;  // 0: unlimited; each worker allows its share (see proxy)
+  int line = 0;
+};
+struct HealthCheckConfig {  // active checks: a TCP connect every interval
+  Duration interval = std::chrono::seconds(2);
+  Duration timeout = std::chrono::seconds(1);  // at most interval
+  uint32_t rise = 2;                           // consecutive successes that bring a down backend up
+  uint32_t fall = 3;                           // consecutive failures that take an up backend down
+};
+struct PassiveEjectionConfig {  // consecutive connect failures of proxied connections
+  uint32_t failures = 3;
+  Duration duration = std::chrono::seconds(30);  // the backend is skipped this long
+};
+struct PoolConfig {
+  std::string name;
+  BalanceKind balance = BalanceKind::round_robin;
+  std::vector<BackendConfig> backends;
+  std::optional<HealthCheckConfig> health_check;          // absent: always up
+  std::optional<PassiveEjectionConfig> passive_ejection;  // absent: never ejected
+  int line = 0;
 };
 
 // Test-only: the I/O process's seeded fault injector (this kernel has no netem). Off unless
@@ -89,6 +130,7 @@ struct GatewayConfig {
 
   tcp::TcpConfig tcp;  // the `tcp:` section: tunables (see stack config)
   std::vector<ListenerConfig> listeners;
+  std::vector<PoolConfig> pools;
 
   std::optional<FaultInjectionConfig> fault_injection;
 

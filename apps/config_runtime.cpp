@@ -33,6 +33,8 @@ std::string app_name(AppKind a) {
       return "discard";
     case AppKind::chargen:
       return "chargen";
+    case AppKind::proxy:
+      return "proxy";
   }
   return "?";
 }

@@ -66,8 +66,8 @@ constexpr auto kCrashLoopWindow = std::chrono::seconds(2);
 constexpr auto kCrashLoopPause = std::chrono::seconds(1);
 // Top-level keys whose change a SIGHUP applies to the running gateway. Everything else
 // shapes processes, rings or sockets that exist already: changing it needs a restart.
-// (Backend pools join this list with the proxy.)
-const std::set<std::string> kLiveKeys = {};
+// `pools`: the proxy swaps its backend pools and keeps the connections in progress.
+const std::set<std::string> kLiveKeys = {"pools"};
 
 void log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void log(const char* format, ...) {

@@ -24,6 +24,7 @@
 #include "apps/config.hpp"
 #include "apps/discard.hpp"
 #include "apps/echo.hpp"
+#include "apps/proxy/proxy_service.hpp"
 #include "apps/tcp_service.hpp"
 #include "monitoring/metrics_catalog.hpp"
 #include "shm/segment.hpp"
@@ -62,8 +63,29 @@ class ListenerApps final : public WorkerApps {
           services_.push_back(std::make_unique<TcpService>(stack, l.port, TcpService::Kind::chargen,
                                                            l.chargen.bytes));
           break;
+        case AppKind::proxy:
+          break;  // one ProxyService serves every proxy listener, below
       }
     }
+    const bool any_proxy =
+        std::any_of(config.listeners.begin(), config.listeners.end(),
+                    [](const ListenerConfig& l) { return l.app == AppKind::proxy; });
+    if (any_proxy) {
+      auto proxy = std::make_unique<proxy::ProxyService>(stack, config, config.workers);
+      proxy_ = proxy.get();
+      services_.push_back(std::move(proxy));
+    }
+  }
+  // Only `pools` changes live (the supervisor refuses anything else): the proxy swaps its
+  // pool definitions; connections in progress keep their backends.
+  void reload(const std::string& config_text) override {
+    ConfigResult parsed = parse_config(config_text, "(reloaded configuration)");
+    if (const auto* errors = std::get_if<std::vector<ConfigError>>(&parsed)) {
+      std::fprintf(stderr, "flowgate worker: the reloaded configuration does not parse (%s)\n",
+                   errors->empty() ? "?" : errors->front().to_string().c_str());
+      return;
+    }
+    if (proxy_ != nullptr) proxy_->reload(std::get<GatewayConfig>(parsed).pools);
   }
   void run() override {
     for (auto& s : services_) s->run();
@@ -87,6 +109,7 @@ class ListenerApps final : public WorkerApps {
 
  private:
   std::vector<std::unique_ptr<Service>> services_;
+  proxy::ProxyService* proxy_ = nullptr;  // in services_, when a listener runs the proxy
 };
 
 // Drops to `uid`/`gid` with no capabilities at all (effective, permitted, inheritable,

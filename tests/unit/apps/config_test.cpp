@@ -220,6 +220,164 @@ TEST(ConfigValues, ListenerDefaultsAndOnePortPerProtocol) {
   EXPECT_EQ(c.line_of("tcp"), 0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Backend pools and proxy listeners.
+
+const std::string kPools =
+    "pools:\n"                                                              // 3
+    "  - name: web\n"                                                       // 4
+    "    balance: maglev\n"                                                 // 5
+    "    backends:\n"                                                       // 6
+    "      - {address: 198.18.0.11:80, weight: 3, max_connections: 100}\n"  // 7
+    "      - {address: 198.18.0.12:80, weight: 0}\n"                        // 8
+    "    health_check: {interval: 1s, timeout: 500ms, rise: 1, fall: 2}\n"  // 9
+    "    passive_ejection: {failures: 5, duration: 1m}\n"                   // 10
+    "  - name: api\n"                                                       // 11
+    "    backends:\n"                                                       // 12
+    "      - address: 198.18.0.2:8081\n";                                   // 13
+
+TEST(ConfigValues, PoolsAndProxyListeners) {
+  const GatewayConfig c = parse_ok(kBase + kPools +
+                                   "listeners:\n"
+                                   "  - {name: web, port: 80, app: proxy, proxy: {pool: web}}\n"
+                                   "  - name: api\n"
+                                   "    port: 81\n"
+                                   "    app: proxy\n"
+                                   "    proxy: {pool: api, connect_timeout: 250ms,\n"
+                                   "            connect_attempts: 3, idle_timeout: 10s,\n"
+                                   "            proxy_protocol: v2}\n");
+  ASSERT_EQ(c.pools.size(), 2u);
+  const PoolConfig& web = c.pools[0];
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.balance, BalanceKind::maglev);
+  ASSERT_EQ(web.backends.size(), 2u);
+  EXPECT_EQ(web.backends[0].address, wire::Ipv4Address::from_octets(198, 18, 0, 11));
+  EXPECT_EQ(web.backends[0].port, 80);
+  EXPECT_EQ(web.backends[0].weight, 3u);
+  EXPECT_EQ(web.backends[0].max_connections, 100u);
+  EXPECT_EQ(web.backends[1].weight, 0u);
+  ASSERT_TRUE(web.health_check);
+  EXPECT_EQ(web.health_check->interval, seconds(1));
+  EXPECT_EQ(web.health_check->timeout, milliseconds(500));
+  EXPECT_EQ(web.health_check->rise, 1u);
+  EXPECT_EQ(web.health_check->fall, 2u);
+  ASSERT_TRUE(web.passive_ejection);
+  EXPECT_EQ(web.passive_ejection->failures, 5u);
+  EXPECT_EQ(web.passive_ejection->duration, minutes(1));
+  // Defaults: round robin, weight 1, unlimited, no checks, no ejection.
+  const PoolConfig& api = c.pools[1];
+  EXPECT_EQ(api.balance, BalanceKind::round_robin);
+  EXPECT_EQ(api.backends[0].weight, 1u);
+  EXPECT_EQ(api.backends[0].max_connections, 0u);
+  EXPECT_FALSE(api.health_check);
+  EXPECT_FALSE(api.passive_ejection);
+
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].app, AppKind::proxy);
+  EXPECT_EQ(c.listeners[0].proxy.pool, "web");
+  EXPECT_EQ(c.listeners[0].proxy.connect_timeout, seconds(3));
+  EXPECT_EQ(c.listeners[0].proxy.connect_attempts, 2u);
+  EXPECT_EQ(c.listeners[0].proxy.idle_timeout, seconds(300));
+  EXPECT_EQ(c.listeners[0].proxy.proxy_protocol, ProxyProtocolVersion::none);
+  EXPECT_EQ(c.listeners[1].proxy.connect_timeout, milliseconds(250));
+  EXPECT_EQ(c.listeners[1].proxy.connect_attempts, 3u);
+  EXPECT_EQ(c.listeners[1].proxy.idle_timeout, seconds(10));
+  EXPECT_EQ(c.listeners[1].proxy.proxy_protocol, ProxyProtocolVersion::v2);
+}
+
+TEST(ConfigValues, BackendsBeyondTheSubnetNeedTheGateway) {
+  const std::string pool = "pools:\n  - {name: far, backends: [{address: 10.1.2.3:80}]}\n";
+  const GatewayConfig c = parse_ok(kBase + "gateway: 198.18.0.254\n" + pool);
+  EXPECT_EQ(c.pools[0].backends[0].address, wire::Ipv4Address::from_octets(10, 1, 2, 3));
+  const auto errors = parse_errors(kBase + pool);
+  ASSERT_EQ(errors.size(), 1u) << describe(errors);
+  EXPECT_EQ(errors[0].line, 4);
+  EXPECT_EQ(errors[0].key, "pools[0].backends[0].address");
+  EXPECT_NE(errors[0].reason.find("is outside our subnet 198.18.0.0/24 and no gateway is set"),
+            std::string::npos)
+      << errors[0].to_string();
+}
+
+TEST(ConfigErrors, EachBrokenPoolOrProxyListenerGivesOneErrorAtItsLine) {
+  struct Case {
+    const char* what;
+    std::string text;
+    int line;
+    std::string key;
+    std::string reason;
+  };
+  const std::string proxy80 = "listeners:\n  - {name: p, port: 80, app: proxy, proxy: {pool: ";
+  const std::vector<Case> cases = {
+      {"an unknown pool", kBase + kPools + proxy80 + "www}}\n", 15, "listeners[0].proxy.pool",
+       "no pool is named 'www' (pools: web, api)"},
+      {"a proxy listener without pools", kBase + proxy80 + "web}}\n", 4, "listeners[0].proxy.pool",
+       "no pool is named 'web' (the file has no pools)"},
+      {"a proxy listener without proxy settings",
+       kBase + kPools + "listeners:\n  - {name: p, port: 80, app: proxy}\n", 15,
+       "listeners[0].proxy", "is required for app proxy"},
+      {"proxy settings on an echo listener",
+       kBase + kPools + "listeners:\n  - {name: e, port: 7, proxy: {pool: web}}\n", 15,
+       "listeners[0].proxy", "holds settings for app proxy, but this listener's app is echo"},
+      {"a proxy over UDP",
+       kBase + kPools +
+           "listeners:\n  - {name: p, protocol: udp, port: 80, app: proxy, proxy: {pool: web}}\n",
+       15, "listeners[0].app", "proxy is served over TCP only"},
+      {"an unknown PROXY protocol version",
+       kBase + kPools + proxy80 + "web, proxy_protocol: v3}}\n", 15,
+       "listeners[0].proxy.proxy_protocol", "must be none, v1 or v2, got 'v3'"},
+      {"connect attempts out of range", kBase + kPools + proxy80 + "web, connect_attempts: 0}}\n",
+       15, "listeners[0].proxy.connect_attempts", "must be an integer from 1 to 16"},
+      {"a duplicate pool name",
+       kBase + "pools:\n  - {name: a, backends: [{address: 198.18.0.2:80}]}\n"
+               "  - {name: a, backends: [{address: 198.18.0.3:80}]}\n",
+       5, "pools[1].name", "'a' is already the name of the pool at line 4"},
+      {"a duplicate backend",
+       kBase + "pools:\n  - name: a\n    backends:\n      - {address: 198.18.0.2:80}\n"
+               "      - {address: 198.18.0.2:80, weight: 2}\n",
+       7, "pools[0].backends[1].address",
+       "198.18.0.2:80 is already a backend of this pool (pools[0].backends[0], line 6)"},
+      {"a backend without a port",
+       kBase + "pools:\n  - {name: a, backends: [{address: 198.18.0.2}]}\n", 4,
+       "pools[0].backends[0].address", "the port is missing"},
+      {"a backend that is our own address",
+       kBase + "pools:\n  - {name: a, backends: [{address: 198.18.0.1:80}]}\n", 4,
+       "pools[0].backends[0].address", "is our own address"},
+      {"a loopback backend", kBase + "pools:\n  - {name: a, backends: [{address: 127.0.0.1:80}]}\n",
+       4, "pools[0].backends[0].address", "is a loopback address"},
+      {"an empty backend list", kBase + "pools:\n  - {name: a, backends: []}\n", 4,
+       "pools[0].backends", "must list at least one backend"},
+      {"a pool without backends", kBase + "pools:\n  - name: a\n", 4, "pools[0].backends",
+       "is required"},
+      {"an unknown balancing rule",
+       kBase +
+           "pools:\n  - name: a\n    balance: random\n    backends: [{address: 198.18.0.2:80}]\n",
+       5, "pools[0].balance", "must be round_robin, least_connections or maglev, got 'random'"},
+      {"a weight out of range",
+       kBase + "pools:\n  - {name: a, backends: [{address: 198.18.0.2:80, weight: 1001}]}\n", 4,
+       "pools[0].backends[0].weight", "must be an integer from 0 to 1000"},
+      {"a health check timeout beyond its interval",
+       kBase + "pools:\n  - name: a\n    backends: [{address: 198.18.0.2:80}]\n"
+               "    health_check:\n      interval: 1s\n      timeout: 2s\n",
+       8, "pools[0].health_check.timeout", "2s must not exceed the interval (1s)"},
+      {"a health check fall of zero",
+       kBase + "pools:\n  - name: a\n    backends: [{address: 198.18.0.2:80}]\n"
+               "    health_check: {fall: 0}\n",
+       6, "pools[0].health_check.fall", "must be an integer from 1 to 100"},
+      {"an unknown key in passive ejection",
+       kBase + "pools:\n  - name: a\n    backends: [{address: 198.18.0.2:80}]\n"
+               "    passive_ejection: {failure: 3}\n",
+       6, "pools[0].passive_ejection.failure", "did you mean 'failures'?"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.what) + ":\n" + c.text);
+    const std::vector<ConfigError> errors = parse_errors(c.text);
+    ASSERT_EQ(errors.size(), 1u) << describe(errors);
+    EXPECT_EQ(errors[0].line, c.line) << errors[0].to_string();
+    EXPECT_EQ(errors[0].key, c.key) << errors[0].to_string();
+    EXPECT_NE(errors[0].reason.find(c.reason), std::string::npos) << errors[0].to_string();
+  }
+}
+
 TEST(ConfigValues, DurationsSizesBooleansAndChoices) {
   const GatewayConfig c = parse_ok(kBase +
                                    "xdp_mode: skb\n"
