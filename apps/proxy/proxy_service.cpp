@@ -35,6 +35,13 @@ bool would_block() {
   return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
+// A relay writes what it has just read: Nagle's algorithm would add a round trip to every
+// small write after the first (a PROXY header, then the request), on top of the sender's own.
+void no_delay(Stack& stack, int fd) {
+  const int on = 1;
+  fg_setsockopt(stack, fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 int socket_error(Stack& stack, int fd) {
   int err = 0;
   socklen_t len = sizeof err;
@@ -180,6 +187,7 @@ void ProxyService::accept_all(size_t listener) {
         fg_accept(stack_, listeners_[listener].fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
     if (fd < 0) return;  // EAGAIN: no more completed handshakes
     ++counters_.accepted;
+    no_delay(stack_, fd);
     sockaddr_in local{};
     socklen_t local_len = sizeof local;
     fg_getsockname(stack_, fd, reinterpret_cast<sockaddr*>(&local), &local_len);
@@ -216,6 +224,7 @@ bool ProxyService::try_connect(Session& s) {
     s.tried_keep.push_back(b);
     const int fd = fg_socket(stack_, AF_INET, SOCK_STREAM, 0);
     if (fd < 0) break;  // out of descriptors: no other backend would do better
+    no_delay(stack_, fd);
     const sockaddr_in remote = endpoint(b->address, b->port);
     const int rc =
         fg_connect(stack_, fd, reinterpret_cast<const sockaddr*>(&remote), sizeof remote);
