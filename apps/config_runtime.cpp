@@ -149,6 +149,12 @@ int check_config_command(const std::string& path, std::FILE* out, std::FILE* err
     }
     summary += ")";
   }
+  if (!config.pools.empty()) {
+    size_t backends = 0;
+    for (const PoolConfig& p : config.pools) backends += p.backends.size();
+    summary += ", " + plural(config.pools.size(), "pool", "pools") + " of " +
+               plural(backends, "backend", "backends");
+  }
   // Said on the summary line because it must never reach production unnoticed.
   if (config.fault_injection) summary += ", testing.fault_injection ON";
   std::fprintf(out, "%s\n", summary.c_str());

@@ -285,6 +285,18 @@ TEST(ConfigValues, PoolsAndProxyListeners) {
   EXPECT_EQ(c.listeners[1].proxy.proxy_protocol, ProxyProtocolVersion::v2);
 }
 
+TEST(ConfigExamples, ProxyExampleParses) {
+  const auto path = repo_root() / "deploy/examples/proxy.yaml";
+  const GatewayConfig c = parsed(load_config_file(path.string()));
+  ASSERT_EQ(c.pools.size(), 2u);
+  EXPECT_EQ(c.pools[0].backends.size(), 3u);
+  EXPECT_EQ(c.pools[0].backends[2].weight, 0u);
+  EXPECT_EQ(c.pools[1].balance, BalanceKind::maglev);
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].proxy.proxy_protocol, ProxyProtocolVersion::v1);
+  EXPECT_EQ(c.listeners[1].proxy.pool, "sessions");
+}
+
 TEST(ConfigValues, BackendsBeyondTheSubnetNeedTheGateway) {
   const std::string pool = "pools:\n  - {name: far, backends: [{address: 10.1.2.3:80}]}\n";
   const GatewayConfig c = parse_ok(kBase + "gateway: 198.18.0.254\n" + pool);
