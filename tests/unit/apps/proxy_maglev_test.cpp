@@ -112,9 +112,9 @@ TEST(Maglev, RemovingOneOfNMovesAboutOneNth) {
       after.erase(after.begin() + static_cast<std::ptrdiff_t>(leaver));
       const double moved = moved_fraction(before, after, kKeys);
       // The leaver's own clients (1/N) must move; Maglev moves only a little more (the paper
-      // measures a few percent of the rest at this table size).
+      // measures a few percent of the rest; here at most 0.3% more than 1/N for N = 3..10).
       EXPECT_GE(moved, 1.0 / double(n) * 0.95);
-      EXPECT_LE(moved, 1.0 / double(n) + 0.03);
+      EXPECT_LE(moved, 1.0 / double(n) + 0.01);
     }
   }
 }
@@ -125,7 +125,7 @@ TEST(Maglev, AddingABackendTakesAboutItsShare) {
   const auto after = backends(5);  // the same four plus one
   const double moved = moved_fraction(before, after, kKeys);
   EXPECT_GE(moved, 0.2 * 0.95);
-  EXPECT_LE(moved, 0.2 + 0.03);
+  EXPECT_LE(moved, 0.2 + 0.01);
 }
 
 TEST(Maglev, ClientKeysSpreadOverTheTable) {
