@@ -133,6 +133,8 @@ std::string_view app_name(AppKind app) {
       return "chargen";
     case AppKind::proxy:
       return "proxy";
+    case AppKind::http:
+      return "http";
   }
   return "?";
 }
@@ -231,6 +233,8 @@ class Parser {
   void read_listeners(const Value& v);
   void read_listener(const Value& v);
   void read_proxy_settings(const Value& v, ProxySettings& proxy);
+  void read_http_settings(const Value& v, HttpSettings& http);
+  void check_http_listener(const Value& v, const ListenerConfig& l, bool has_http_map);
   void read_pools(const Value& v);
   void read_pool(const Value& v);
   void read_backend(const Value& v, PoolConfig& pool, const std::string& pool_path);
@@ -868,7 +872,8 @@ void Parser::read_listener(const Value& v) {
              const auto a = choice<AppKind>(x, {{"echo", AppKind::echo},
                                                 {"discard", AppKind::discard},
                                                 {"chargen", AppKind::chargen},
-                                                {"proxy", AppKind::proxy}});
+                                                {"proxy", AppKind::proxy},
+                                                {"http", AppKind::http}});
              if (a) l.app = *a;
              app_ok = a.has_value();
            }},
@@ -890,6 +895,7 @@ void Parser::read_listener(const Value& v) {
                  });
            }},
           {"proxy", [&](const Value& x) { read_proxy_settings(x, l.proxy); }},
+          {"http", [&](const Value& x) { read_http_settings(x, l.http); }},
       });
   if (!seen) return;
   require(v, *seen, "name", "the listener's name, used in logs and metrics");
@@ -928,6 +934,19 @@ void Parser::read_listener(const Value& v) {
   if (app_ok && l.app != AppKind::proxy && seen->count("proxy") && ok(v.path + ".proxy")) {
     error(key_line(v.path + ".proxy"), v.path + ".proxy",
           "holds settings for app proxy, but this listener's app is " +
+              std::string(app_name(l.app)) + (seen->count("app") ? "" : " (the default)"));
+  }
+  if (app_ok && l.app == AppKind::http) {
+    if (udp) {
+      error(key_line(v.path + ".app"), v.path + ".app",
+            "http is served over TCP only, and this listener's protocol is udp");
+    } else {
+      check_http_listener(v, l, seen->count("http") != 0);
+    }
+  }
+  if (app_ok && l.app != AppKind::http && seen->count("http") && ok(v.path + ".http")) {
+    error(key_line(v.path + ".http"), v.path + ".http",
+          "holds settings for app http, but this listener's app is " +
               std::string(app_name(l.app)) + (seen->count("app") ? "" : " (the default)"));
   }
 
@@ -999,6 +1018,150 @@ void Parser::read_proxy_settings(const Value& v, ProxySettings& proxy) {
                   }
                 }},
            });
+}
+
+// An http listener's `http:` map (apps/http/http_service.hpp). Whether it has exactly one of
+// root and response is checked by check_http_listener, once the whole map is read.
+void Parser::read_http_settings(const Value& v, HttpSettings& http) {
+  read_map(
+      v, "a map of http settings, like {root: /srv/www} or {response: {body: hello}}",
+      {
+          {"root",
+           [&](const Value& x) {
+             constexpr std::string_view what = "an absolute path to a directory, like /srv/www";
+             const auto s = scalar(x, what);
+             if (!s) return;
+             if (s->empty() || (*s)[0] != '/' || s->find('\0') != std::string::npos ||
+                 s->size() > 4095) {
+               return expected(x, what);
+             }
+             http.root = *s;
+           }},
+          {"index",
+           [&](const Value& x) {
+             constexpr std::string_view what =
+                 "a file name (no '/'), served for a directory, like index.html";
+             const auto s = scalar(x, what);
+             if (!s) return;
+             if (s->empty() || *s == "." || *s == ".." || s->size() > 255 ||
+                 s->find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
+               return expected(x, what);
+             }
+             http.index = *s;
+           }},
+          {"response",
+           [&](const Value& x) {
+             HttpResponseSettings r;
+             const std::string body_path = x.path + ".body";
+             const std::string bytes_path = x.path + ".body_bytes";
+             const auto rs = read_map(
+                 x, "a map with status, body or body_bytes, and content_type",
+                 {
+                     {"status",
+                      [&](const Value& y) {
+                        if (const auto n = integer(y, 200, 599))
+                          r.status = static_cast<uint32_t>(*n);
+                      }},
+                     {"body",
+                      [&](const Value& y) {
+                        if (const auto b = scalar(y, "text")) r.body = *b;
+                      }},
+                     {"body_bytes",
+                      [&](const Value& y) {
+                        if (const auto n = byte_size(y, 0, 64 * kMiB)) r.body_bytes = *n;
+                      }},
+                     {"content_type",
+                      [&](const Value& y) {
+                        constexpr std::string_view what =
+                            "a media type of 1-200 visible characters, like text/html";
+                        const auto t = scalar(y, what);
+                        if (!t) return;
+                        const bool printable = std::all_of(
+                            t->begin(), t->end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+                        if (t->empty() || t->size() > 200 || !printable) return expected(y, what);
+                        r.content_type = *t;
+                      }},
+                 });
+             if (!rs) return;
+             if (rs->count("body") && rs->count("body_bytes") && ok(body_path) && ok(bytes_path)) {
+               const bool bytes_later = key_line(bytes_path) > key_line(body_path);
+               const std::string& later = bytes_later ? bytes_path : body_path;
+               error(key_line(later), later,
+                     std::string("body and body_bytes exclude each other: the content is either "
+                                 "given or generated (") +
+                         (bytes_later ? "body" : "body_bytes") + " is at line " +
+                         std::to_string(key_line(bytes_later ? body_path : bytes_path)) + ")");
+             }
+             // RFC 9110 15.3.5: "A 204 response is terminated by the end of the header
+             // section; it cannot contain content".
+             const bool has_content = !r.body.empty() || r.body_bytes.value_or(0) > 0;
+             if (r.status == 204 && has_content) {
+               const std::string& at = rs->count("body") ? body_path : bytes_path;
+               error(key_line(at), at, "a 204 (No Content) response cannot have content");
+             }
+             http.response = std::move(r);
+           }},
+          {"request_timeout",
+           [&](const Value& x) {
+             if (const auto d = duration(x, milliseconds(1), std::chrono::hours(1))) {
+               http.request_timeout = *d;
+             }
+           }},
+          {"keepalive_timeout",
+           [&](const Value& x) {
+             if (const auto d = duration(x, Duration::zero(), std::chrono::hours(1))) {
+               http.keepalive_timeout = *d;
+             }
+           }},
+          {"max_header_bytes",
+           [&](const Value& x) {
+             if (const auto n = byte_size(x, kKiB, kMiB)) {
+               http.max_header_bytes = static_cast<uint32_t>(*n);
+             }
+           }},
+          {"max_headers",
+           [&](const Value& x) {
+             if (const auto n = integer(x, 1, 10000)) http.max_headers = static_cast<uint32_t>(*n);
+           }},
+          {"max_requests_per_connection",
+           [&](const Value& x) {
+             if (const auto n = integer(x, 0, std::numeric_limits<uint32_t>::max())) {
+               http.max_requests_per_connection = *n;
+             }
+           }},
+      });
+}
+
+// An http listener serves static files (root) or a fixed response, never both, never neither.
+void Parser::check_http_listener(const Value& v, const ListenerConfig& l, bool has_http_map) {
+  const std::string http_path = v.path + ".http";
+  if (!has_http_map) {
+    return error(v.line, http_path,
+                 "is required for app http: root (a directory of static files) or response (a "
+                 "fixed response), like `http: {root: /srv/www}`");
+  }
+  if (!ok(http_path)) return;
+  const std::string root_path = http_path + ".root";
+  const std::string response_path = http_path + ".response";
+  const std::string index_path = http_path + ".index";
+  const int root_line = key_line(root_path);
+  const int response_line = key_line(response_path);
+  if (root_line == 0 && response_line == 0) {
+    return error(key_line(http_path), http_path,
+                 "needs root (a directory of static files) or response (a fixed response)");
+  }
+  if (root_line != 0 && response_line != 0) {
+    const bool response_later = response_line > root_line;
+    return error(response_later ? response_line : root_line,
+                 response_later ? response_path : root_path,
+                 "root (line " + std::to_string(root_line) + ") and response (line " +
+                     std::to_string(response_line) +
+                     ") exclude each other: a listener serves static files or a fixed response");
+  }
+  if (l.http.response && key_line(index_path) != 0 && ok(index_path)) {
+    error(key_line(index_path), index_path,
+          "applies to root only, and this listener has a fixed response");
+  }
 }
 
 void Parser::read_pools(const Value& v) {

@@ -26,7 +26,7 @@ namespace flowgate {
 enum class LinkBackend : uint8_t { xdp, af_packet };
 enum class XdpMode : uint8_t { native, skb };
 enum class ListenerProtocol : uint8_t { tcp, udp };
-enum class AppKind : uint8_t { echo, discard, chargen, proxy };
+enum class AppKind : uint8_t { echo, discard, chargen, proxy, http };
 
 struct ChargenSettings {
   uint64_t bytes = 1024 * 1024;  // sent on each connection, then the connection is closed
@@ -43,6 +43,25 @@ struct ProxySettings {
   ProxyProtocolVersion proxy_protocol = ProxyProtocolVersion::none;  // header to the backend
 };
 
+// The http app's settings on a listener (`http:`, apps/http/): static files beneath `root`,
+// or one fixed `response` (for benchmarks); exactly one of the two.
+struct HttpResponseSettings {
+  uint32_t status = 200;
+  std::string body;  // `body`, or `body_bytes` bytes of a filler pattern
+  std::optional<uint64_t> body_bytes;
+  std::string content_type = "text/plain; charset=utf-8";
+};
+struct HttpSettings {
+  std::string root;                  // an absolute path
+  std::string index = "index.html";  // served for a directory
+  std::optional<HttpResponseSettings> response;
+  Duration request_timeout = std::chrono::seconds(10);    // a request must arrive within it
+  Duration keepalive_timeout = std::chrono::seconds(60);  // idle persistent connection; 0: none
+  uint32_t max_header_bytes = 8 * 1024;
+  uint32_t max_headers = 100;
+  uint64_t max_requests_per_connection = 0;  // 0: no limit
+};
+
 struct ListenerConfig {
   std::string name;
   ListenerProtocol protocol = ListenerProtocol::tcp;
@@ -51,6 +70,7 @@ struct ListenerConfig {
   uint32_t backlog = 128;  // TCP only: listen(backlog)
   ChargenSettings chargen;
   ProxySettings proxy;
+  HttpSettings http;
   int line = 0;  // where the listener starts in the file, for later messages
 };
 

@@ -35,6 +35,8 @@ std::string app_name(AppKind a) {
       return "chargen";
     case AppKind::proxy:
       return "proxy";
+    case AppKind::http:
+      return "http";
   }
   return "?";
 }

@@ -24,6 +24,8 @@
 #include "apps/config.hpp"
 #include "apps/discard.hpp"
 #include "apps/echo.hpp"
+#include "apps/http/http_service.hpp"
+#include "apps/http/listener_options.hpp"
 #include "apps/proxy/proxy_service.hpp"
 #include "apps/tcp_service.hpp"
 #include "monitoring/metrics_catalog.hpp"
@@ -65,6 +67,10 @@ class ListenerApps final : public WorkerApps {
           break;
         case AppKind::proxy:
           break;  // one ProxyService serves every proxy listener, below
+        case AppKind::http:
+          services_.push_back(
+              std::make_unique<http::HttpService>(stack, http::options_for_listener(l)));
+          break;
       }
     }
     const bool any_proxy =

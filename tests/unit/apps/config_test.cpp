@@ -802,6 +802,133 @@ TEST_F(CheckCommand, PrintsEveryErrorAndFails) {
 // ---------------------------------------------------------------------------------------------
 // After loading: the worker's stack configuration and the checks against the interface.
 
+// ---------------------------------------------------------------------------------------------
+// The http app's settings.
+
+TEST(ConfigHttp, RootListenerWithDefaults) {
+  const GatewayConfig c = parse_ok(kBase +
+                                   "listeners:\n"
+                                   "  - name: web\n"
+                                   "    port: 80\n"
+                                   "    app: http\n"
+                                   "    http: {root: /srv/www}\n");
+  ASSERT_EQ(c.listeners.size(), 1u);
+  const ListenerConfig& l = c.listeners[0];
+  EXPECT_EQ(l.app, AppKind::http);
+  EXPECT_EQ(l.http.root, "/srv/www");
+  EXPECT_EQ(l.http.index, "index.html");
+  EXPECT_FALSE(l.http.response);
+  EXPECT_EQ(l.http.request_timeout, seconds(10));
+  EXPECT_EQ(l.http.keepalive_timeout, seconds(60));
+  EXPECT_EQ(l.http.max_header_bytes, 8192u);
+  EXPECT_EQ(l.http.max_headers, 100u);
+  EXPECT_EQ(l.http.max_requests_per_connection, 0u);
+}
+
+TEST(ConfigHttp, FixedResponseListenerWithEveryKey) {
+  const GatewayConfig c = parse_ok(kBase +
+                                   "listeners:\n"
+                                   "  - name: bench\n"
+                                   "    port: 8080\n"
+                                   "    app: http\n"
+                                   "    http:\n"
+                                   "      response:\n"
+                                   "        status: 503\n"
+                                   "        body_bytes: 4KiB\n"
+                                   "        content_type: application/octet-stream\n"
+                                   "      request_timeout: 500ms\n"
+                                   "      keepalive_timeout: 0s\n"
+                                   "      max_header_bytes: 16KiB\n"
+                                   "      max_headers: 20\n"
+                                   "      max_requests_per_connection: 1000\n"
+                                   "  - name: hello\n"
+                                   "    port: 8081\n"
+                                   "    app: http\n"
+                                   "    http: {response: {body: \"hello\\n\"}}\n");
+  const HttpSettings& h = c.listeners[0].http;
+  ASSERT_TRUE(h.response);
+  EXPECT_EQ(h.response->status, 503u);
+  EXPECT_EQ(h.response->body_bytes, 4096u);
+  EXPECT_EQ(h.response->content_type, "application/octet-stream");
+  EXPECT_EQ(h.request_timeout, milliseconds(500));
+  EXPECT_EQ(h.keepalive_timeout, seconds(0));
+  EXPECT_EQ(h.max_header_bytes, 16384u);
+  EXPECT_EQ(h.max_headers, 20u);
+  EXPECT_EQ(h.max_requests_per_connection, 1000u);
+  const HttpSettings& hello = c.listeners[1].http;
+  ASSERT_TRUE(hello.response);
+  EXPECT_EQ(hello.response->status, 200u);
+  EXPECT_EQ(hello.response->body, "hello\n");
+  EXPECT_FALSE(hello.response->body_bytes);
+  EXPECT_EQ(hello.response->content_type, "text/plain; charset=utf-8");
+}
+
+TEST(ConfigHttp, EachMistakeGivesOneErrorAtItsLine) {
+  // Lines 3-5 start every listener: `listeners:`, `- name: w`, `port: 80`.
+  const std::string head = kBase + "listeners:\n  - name: w\n    port: 80\n";
+  const std::vector<BrokenCase> cases = {
+      {"http over UDP", head + "    protocol: udp\n    app: http\n    http: {root: /srv}\n", 7,
+       "listeners[0].app", "http is served over TCP only"},
+      {"app http without settings", head + "    app: http\n", 4, "listeners[0].http",
+       "is required for app http: root (a directory of static files) or response"},
+      {"neither root nor response", head + "    app: http\n    http: {index: a.html}\n", 7,
+       "listeners[0].http", "needs root (a directory of static files) or response"},
+      {"both root and response",
+       head + "    app: http\n    http:\n      root: /srv\n      response: {body: x}\n", 9,
+       "listeners[0].http.response", "root (line 8) and response (line 9) exclude each other"},
+      {"a relative root", head + "    app: http\n    http: {root: srv/www}\n", 7,
+       "listeners[0].http.root", "must be an absolute path to a directory, like /srv/www"},
+      {"an index with a slash", head + "    app: http\n    http: {root: /srv, index: a/b}\n", 7,
+       "listeners[0].http.index", "must be a file name (no '/')"},
+      {"an index for a fixed response",
+       head + "    app: http\n    http:\n      response: {body: x}\n      index: i.html\n", 9,
+       "listeners[0].http.index", "applies to root only"},
+      {"body and body_bytes",
+       head + "    app: http\n    http:\n      response:\n        body: x\n"
+              "        body_bytes: 10\n",
+       10, "listeners[0].http.response.body_bytes", "body and body_bytes exclude each other"},
+      {"a status out of range", head + "    app: http\n    http: {response: {status: 700}}\n", 7,
+       "listeners[0].http.response.status", "must be an integer from 200 to 599, got '700'"},
+      {"content in a 204", head + "    app: http\n    http: {response: {status: 204, body: x}}\n",
+       7, "listeners[0].http.response.body", "a 204 (No Content) response cannot have content"},
+      {"a body too large", head + "    app: http\n    http: {response: {body_bytes: 65MiB}}\n", 7,
+       "listeners[0].http.response.body_bytes", "must be a size in bytes from 0 to 64MiB"},
+      {"an empty content type", head + "    app: http\n    http: {response: {content_type: ''}}\n",
+       7, "listeners[0].http.response.content_type", "must be a media type"},
+      {"a zero request timeout",
+       head + "    app: http\n    http: {root: /srv, request_timeout: 0s}\n", 7,
+       "listeners[0].http.request_timeout", "must be a duration from 1ms to 1h"},
+      {"a keepalive timeout without a unit",
+       head + "    app: http\n    http: {root: /srv, keepalive_timeout: 60}\n", 7,
+       "listeners[0].http.keepalive_timeout", "a plain number has no unit"},
+      {"a header limit too small",
+       head + "    app: http\n    http: {root: /srv, max_header_bytes: 100}\n", 7,
+       "listeners[0].http.max_header_bytes", "must be a size in bytes from 1KiB to 1MiB"},
+      {"no headers allowed", head + "    app: http\n    http: {root: /srv, max_headers: 0}\n", 7,
+       "listeners[0].http.max_headers", "must be an integer from 1 to 10000"},
+      {"a negative request limit",
+       head + "    app: http\n    http: {root: /srv, max_requests_per_connection: -1}\n", 7,
+       "listeners[0].http.max_requests_per_connection", "must be an integer from 0 to 4294967295"},
+      {"a misspelt key", head + "    app: http\n    http: {roots: /srv}\n", 7,
+       "listeners[0].http.roots", "unknown key (did you mean 'root'?"},
+      {"http settings on an echo listener", head + "    app: echo\n    http: {root: /srv}\n", 7,
+       "listeners[0].http", "holds settings for app http, but this listener's app is echo"},
+      {"http settings on a default listener", head + "    http: {root: /srv}\n", 6,
+       "listeners[0].http", "this listener's app is echo (the default)"},
+      {"an unknown app", head + "    app: gopher\n", 6, "listeners[0].app",
+       "must be echo, discard, chargen, proxy or http, got 'gopher'"},
+  };
+  for (const BrokenCase& c : cases) {
+    SCOPED_TRACE(std::string(c.what) + ":\n" + c.text);
+    const std::vector<ConfigError> errors = parse_errors(c.text);
+    ASSERT_EQ(errors.size(), 1u) << describe(errors);
+    const ConfigError& e = errors[0];
+    EXPECT_EQ(e.line, c.line) << e.to_string();
+    EXPECT_EQ(e.key, c.key) << e.to_string();
+    EXPECT_NE(e.reason.find(c.reason), std::string::npos) << e.to_string();
+  }
+}
+
 TEST(StackConfigFor, TakesTheFileAndFallsBackToTheInterface) {
   const auto interface_mac = *wire::MacAddress::parse("02:aa:00:00:00:01");
   GatewayConfig c = parse_ok(kBase +
