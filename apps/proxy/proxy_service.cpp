@@ -147,6 +147,7 @@ void ProxyService::stop_accepting() {
 }
 
 std::optional<Instant> ProxyService::next_deadline() const {
+  if (more_ready_) return stack_.clock().now();
   std::optional<Instant> soonest;
   auto consider = [&](Instant t) { soonest = soonest ? std::min(*soonest, t) : t; };
   if (!timers_.empty()) consider(timers_.begin()->first);
@@ -160,9 +161,13 @@ std::optional<Instant> ProxyService::next_deadline() const {
 
 void ProxyService::run() {
   epoll_event events[kMaxEvents];
+  more_ready_ = false;
   for (int round = 0; round < kMaxRounds; ++round) {
     const int n = fg_epoll_wait(stack_, epoll_fd_, events, kMaxEvents, 0);
     if (n <= 0) break;
+    // Stopped by the bound with a full batch: descriptors may still be ready, and without a
+    // new frame nothing would call run() for them (see next_deadline()).
+    more_ready_ = round + 1 == kMaxRounds && n == kMaxEvents;
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       const auto l = std::find_if(listeners_.begin(), listeners_.end(),

@@ -174,6 +174,7 @@ class ProxyService final : public Service {
   // activity pushed back is found when the old one comes and is re-filed then.
   std::set<std::pair<Instant, uint64_t>> timers_;
   uint64_t next_session_id_ = 1;
+  bool more_ready_ = false;  // the last run() left ready descriptors unserved
   std::vector<uint8_t> scratch_;
   ProxyCounters counters_;
 };
