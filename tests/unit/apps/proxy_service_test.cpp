@@ -609,6 +609,27 @@ TEST(ProxyService, HealthChecksTakeADeadBackendOutAndBringItBack) {
   EXPECT_EQ(net.gw.tcp().time_wait_records(), 0u);
 }
 
+TEST(ProxyService, AHealthCheckWithoutAnswerFailsAtItsTimeout) {
+  ProxyNet net(pool_yaml("round_robin", {backend(8081), backend(8082)},
+                         "    health_check: {interval: 1s, timeout: 300ms, rise: 1, fall: 2}\n"));
+  net.lose = [](const Frame& f) { return tcp_destination(f) == 8081; };  // a black hole
+  net.listen_backend(8081);
+  net.listen_backend(8082);
+  const Backend& silent = *net.proxy->pool("web")->backends()[0];
+  // Checks at 0 and 1 s get no answer; the second times out at 1.3 s.
+  net.advance(milliseconds(1299));
+  EXPECT_TRUE(silent.up());
+  EXPECT_EQ(silent.checks_failed, 1u);
+  net.advance(milliseconds(1));
+  EXPECT_FALSE(silent.up());
+  EXPECT_EQ(silent.checks_failed, 2u);
+  EXPECT_TRUE(net.proxy->pool("web")->backends()[1]->up());
+  // The black hole ends: the next check (at 2 s) succeeds, and rise 1 brings it up.
+  net.lose = nullptr;
+  net.advance(milliseconds(700));
+  EXPECT_TRUE(silent.up());
+}
+
 TEST(ProxyService, ClosingTheListenerOnDrainKeepsConnections) {
   ProxyNet net(pool_yaml("round_robin", {backend(8081)}));
   const int listener = net.listen_backend(8081);
