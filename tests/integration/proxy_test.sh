@@ -273,6 +273,7 @@ sleep 3
 down_before=$(grep -c "backend 198.18.0.12:80 is down" "$work/flowgate.err")
 kill -KILL "${nginx_pid[12]}"
 killed_at=$(ms_now)
+wait "${nginx_pid[12]}" 2>/dev/null  # reaped here, so bash reports no "Killed" job
 unset 'nginx_pid[12]'
 if wait_for 10 bash -c "(( \$(grep -c 'backend 198.18.0.12:80 is down' '$work/flowgate.err') >= $down_before + $workers ))"; then
   took=$(($(ms_now) - killed_at))
