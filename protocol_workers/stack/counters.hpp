@@ -130,7 +130,16 @@ namespace flowgate {
   X(tcp_ecn_ce_received, "Segments received with the CE mark (RFC 3168)")                  \
   X(tcp_pmtu_updates, "Send MSS lowered by ICMP fragmentation-needed")                     \
   X(tcp_dup_acks_received, "Duplicate ACKs received (RFC 5681 definition)")                \
-  X(tcp_sack_blocks_ignored, "Received SACK blocks outside the sent data, ignored")
+  X(tcp_sack_blocks_ignored, "Received SACK blocks outside the sent data, ignored")        \
+  X(tcp_dsacks_received, "ACKs whose first SACK block is a D-SACK (RFC 2883)")             \
+  X(tcp_limited_transmits, "New segments sent on duplicate ACKs 1 and 2 (RFC 3042)")       \
+  X(tcp_rack_losses, "Segments RACK deemed lost by send time (RFC 8985)")                  \
+  X(tcp_rack_lost_retransmits, "Retransmissions RACK found lost again, no timeout")        \
+  X(tcp_rack_reorder_timeouts, "RACK reordering timer expiries (RFC 8985)")                \
+  X(tcp_rack_reo_wnd_widened, "D-SACK rounds widening the RACK reordering window")         \
+  X(tcp_tlp_probes, "Tail loss probes sent (RFC 8985 7.3)")                                \
+  X(tcp_tlp_recoveries, "Losses a tail loss probe repaired: cwnd cut once")                \
+  X(tcp_tlp_spurious, "Tail loss probes that proved nothing was lost")
 
 enum class DropReason : uint16_t {
 #define FLOWGATE_ENUM_ENTRY(name, help) name,

@@ -101,9 +101,11 @@ SackAckResult SackScoreboard::on_ack(SeqNum snd_una, std::span<const SackBlock> 
       ++result.ignored_invalid;  // reversed or empty
     } else if (right <= 0 && left >= -kMaxDsackDistance) {
       ++result.ignored_dsack;  // RFC 2883: wholly below the cumulative ACK
+      if (i == 0) result.dsack = b;
     } else if (i == 0 && considered >= 2 && blocks[1].left <= b.left &&
                b.right <= blocks[1].right) {
       ++result.ignored_dsack;  // RFC 2883: the first block lies inside the second
+      result.dsack = b;
     } else if (left <= 0 || right > flight) {
       ++result.ignored_invalid;  // RFC 2018: must report data sent and not yet ACKed
     } else if (record(b)) {

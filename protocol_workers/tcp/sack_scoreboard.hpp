@@ -19,7 +19,8 @@
 //   acknowledged it). Only the first kMaxSackBlocks blocks are considered. RFC 2883 section
 //   4 tells the sender how to recognise a D-SACK (a report of data received twice): a first
 //   block wholly at or below the cumulative ACK, or a first block lying inside the second.
-//   Both are counted and ignored (there is no spurious-retransmission undo here). A block
+//   Both are counted and kept out of the scoreboard (there is no spurious-retransmission undo
+//   here); the first one is reported in SackAckResult::dsack for RACK-TLP. A block
 //   straddling SND.UNA is neither a valid SACK nor a D-SACK (a D-SACK reports only the
 //   duplicated part) and is counted as invalid.
 // - Memory: SACKed ranges are kept merged (overlapping or adjacent blocks become one range),
@@ -59,6 +60,10 @@ struct SackAckResult {
   uint32_t ignored_excess = 0;    // blocks after the first kMaxSackBlocks
   uint32_t ignored_capacity = 0;  // valid, but would need more than max_ranges ranges
   uint32_t newly_sacked_bytes = 0;
+  // The D-SACK block, when the first block was one (RFC 2883 puts the D-SACK block first):
+  // what the receiver got twice. RACK widens its reordering window on it and TLP recognises an
+  // unnecessary probe by it (RFC 8985 6.2 step 4, 7.4.2).
+  std::optional<SackBlock> dsack;
   bool recovery_ended = false;  // RFC 6675 section 5 (A): SND.UNA reached RecoveryPoint
 
   // RFC 6675 section 2: "we define a "duplicate acknowledgment" as a segment that arrives

@@ -92,6 +92,17 @@ struct TcpConfig {
   // RFC 3168: ask for ECN on active opens (a listener always accepts a peer's request).
   bool ecn = false;
   bool cubic = true;  // CUBIC (RFC 9438); false selects NewReno (RFC 5681/6582)
+  // RFC 8985 RACK-TLP loss detection on connections that negotiated SACK (it requires SACK);
+  // false keeps RFC 6675's DupThresh loss detection and RTO-only tail recovery.
+  bool rack_tlp = true;
+  // TLP.max_ack_delay of RFC 8985 7.2, added to the probe timeout when one segment is in
+  // flight (its ACK may be delayed): the worst-case delayed ACK, 200 ms as on Linux peers.
+  Duration tlp_max_ack_delay = std::chrono::milliseconds(200);
+  // The shortest probe timeout. 2*SRTT of a veth or datacenter path is tens of microseconds,
+  // shorter than the peer's scheduling jitter and below our 1 ms timer tick: without a floor
+  // every pause of the peer would cost a spurious probe (Linux pads its PTO by 2 ms for the
+  // same reason).
+  Duration tlp_min_pto = std::chrono::milliseconds(2);
   // RFC 5961 section 7: challenge ACKs are rate-limited, per connection here.
   uint32_t challenge_acks_per_second = 10;
   // Out-of-order data held per connection, bytes (also bounded by the window).
