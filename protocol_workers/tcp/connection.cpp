@@ -42,9 +42,7 @@ Connection::Connection(ConnectionHost& host, const TcpConfig& config, StackCount
 }
 
 uint32_t Connection::ts_now(Instant now) const {
-  // RFC 7323 5.4: a 1 ms clock.
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-  return static_cast<uint32_t>(ms.count()) + ts_offset_;
+  return tcp_timestamp(now, ts_offset_);
 }
 
 void Connection::open_active(SeqNum iss, Instant now) {
@@ -291,6 +289,8 @@ void Connection::enter_time_wait(Instant now) {
   (void)now;
   state_ = TcpState::time_wait;
   rtx_deadline_.reset();
+  reo_deadline_.reset();
+  pto_deadline_.reset();
   persist_deadline_.reset();
   delack_deadline_.reset();
   keepalive_deadline_.reset();
@@ -307,6 +307,8 @@ void Connection::to_closed(int error) {
   state_ = TcpState::closed;
   if (error != 0) error_ = error;
   rtx_deadline_.reset();
+  reo_deadline_.reset();
+  pto_deadline_.reset();
   persist_deadline_.reset();
   delack_deadline_.reset();
   keepalive_deadline_.reset();
@@ -314,12 +316,14 @@ void Connection::to_closed(int error) {
   send_buffer_.clear();
   out_of_order_.clear();
   scoreboard_.clear();
+  rack_.clear();
   host_.on_closed(*this);
 }
 
 void Connection::release_buffers_if_idle() {
   send_buffer_.shrink_if_empty();
   receive_buffer_.shrink_if_empty();
+  rack_.shrink_if_empty();
 }
 
 bool Connection::readable() const {

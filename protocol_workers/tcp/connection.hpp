@@ -8,6 +8,20 @@
 // Split by concern: connection.cpp (opening, the socket calls, closing), tcp_input.cpp
 // (segment arrival in RFC 9293's step order), tcp_output.cpp (what to send and building
 // segments), tcp_timers.cpp (retransmission, persist, delayed ACK, keepalive).
+//
+// Loss detection and recovery, in one picture:
+// - With SACK (and TcpConfig::rack_tlp), RFC 8985 RACK-TLP detects losses: every data
+//   transmission is logged with its send time (tcp/rack.hpp); an ACK delivering a segment
+//   marks lost what was sent before it and is overdue by RACK.rtt + reo_wnd, a reordering
+//   timer covers what is not overdue yet, and a tail loss probe (PTO = 2*SRTT) makes the peer
+//   reveal losses at the end of a flight before the RTO would. Marked segments are resent
+//   by RFC 6675's pipe rule in fast recovery (entered once per window, RFC 5681 / RFC 6675
+//   cwnd rules through the congestion controller) or in the RTO recovery that follows a
+//   timeout (RFC 8985 6.3 marks the losses then instead of going back N).
+// - Without SACK, RACK-TLP is not allowed (RFC 8985 section 4: "The connection MUST use
+//   selective acknowledgment (SACK) options"): NewReno (RFC 6582) on three duplicate ACKs,
+//   and the RTO going back N.
+// - Either way, RFC 3042 limited transmit sends new data on the first two duplicate ACKs.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +33,7 @@
 #include "stack/token_bucket.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/four_tuple.hpp"
+#include "tcp/rack.hpp"
 #include "tcp/receive_queue.hpp"
 #include "tcp/rto.hpp"
 #include "tcp/sack_scoreboard.hpp"
@@ -197,11 +212,19 @@ class Connection {
   void process_fin(const Segment& seg, Instant now);
   void apply_peer_syn_options(const wire::TcpOptions& o, bool syn_ack);
   void update_send_window(const Segment& seg);
-  void on_new_ack(const Segment& seg, uint32_t acked, Instant now);
+  void on_new_ack(const Segment& seg, uint32_t acked, std::optional<Duration> log_rtt, Instant now);
   void on_duplicate_ack(Instant now);
   void maybe_enter_sack_recovery(Instant now);
+  // RFC 8985 for one ACK: steps 1-4 and TLP_process_ack(); returns a Karn-clean RTT sample.
+  // `duplicate`: an RFC 5681 duplicate ACK.
+  std::optional<Duration> rack_on_ack(const Segment& seg, std::optional<SackBlock> dsack,
+                                      bool duplicate, Instant now);
+  // Step 5 and the loss response: marks losses, arms the reordering timer, enters fast
+  // recovery on the first loss of a window.
+  void rack_detect_and_recover(Instant now);
   void challenge_ack(Instant now);
-  void take_rtt_sample(const Segment& seg, Instant now);
+  // `log_rtt`: a sample from the transmission log (RACK-TLP connections), preferred.
+  void take_rtt_sample(const Segment& seg, Instant now, std::optional<Duration> log_rtt = {});
   void ecn_on_ack(const Segment& seg, Instant now);
 
   // tcp_output.cpp
@@ -215,10 +238,32 @@ class Connection {
   void retransmit_first(Instant now);      // the segment at SND.UNA (fast retransmit)
   void sack_recovery_output(Instant now);  // RFC 6675 (C): pipe-limited sending
   void send_next_segment(const NextSegment& next, Instant now);
+  // RFC 6675 (C) with RACK's marks: lost segments first, then new data, while pipe < cwnd.
+  void rack_recovery_output(Instant now);
+  // Outside loss recovery: new data as the windows (and RFC 3042) allow, Nagle and SWS
+  // avoidance; go-back-N resends after a timeout without RACK.
+  void send_within_windows(Instant now);
+  // Sends `len` bytes at SND.NXT (a FIN after them if `fin_here`) and advances SND.NXT.
+  void send_from_nxt(uint32_t len, bool fin_here, Instant now);
+  // Resends [seq, end) (data and/or FIN); false if there was nothing to send. The caller
+  // counts it.
+  bool retransmit_range(SeqNum seq, SeqNum end, Instant now);
+  bool rack_active() const { return sack_ok_ && config_.rack_tlp; }
+  bool can_send_data() const;
+  // RFC 8985 7.2: may a loss probe be scheduled now?
+  bool tlp_may_arm() const;
+  void arm_pto(Instant now);
   // The window field for a non-SYN segment; moves RCV.ADV (never to the left).
   uint16_t advertise_window();
   uint32_t effective_cwnd() const;
+  // The most data one segment may carry now: SMSS less the SACK option (RFC 6691).
+  uint32_t send_mss() const;
   uint32_t flight_size() const { return static_cast<uint32_t>(snd_.nxt - snd_.una); }
+  // FlightSize for a new ssthresh: RFC 5681 3.2 leaves limited transmit's segments out.
+  uint32_t flight_size_for_ssthresh() const {
+    const uint32_t f = flight_size();
+    return f > limited_transmit_bytes_ ? f - limited_transmit_bytes_ : f;
+  }
   bool fin_acked() const { return fin_sent_ && snd_.una > fin_seq_; }
   SeqNum data_end() const { return snd_.una + static_cast<uint32_t>(send_buffer_.size()); }
   void schedule_ack(bool immediately, Instant now);
@@ -226,6 +271,8 @@ class Connection {
 
   // tcp_timers.cpp
   void on_retransmit_timeout(Instant now);
+  void on_reorder_timeout(Instant now);  // RACK's reordering timer (RFC 8985 6.2 step 5)
+  void on_probe_timeout(Instant now);    // TLP's PTO (RFC 8985 7.3)
   void on_persist_timeout(Instant now);
   void on_keepalive_timeout(Instant now);
   void restart_retransmit_timer(Instant now) { rtx_deadline_ = now + rto_.rto(); }
@@ -295,16 +342,30 @@ class Connection {
   std::unique_ptr<CongestionControl> cc_;
   std::optional<std::pair<SeqNum, Instant>> rtt_probe_;  // timing one segment (Karn)
   uint32_t dupacks_ = 0;
-  bool in_recovery_ = false;
+  // Bytes sent by limited transmit since the last new ACK: RFC 5681 3.2 step 2, "When
+  // [RFC3042] is in use, additional data sent in limited transmit MUST NOT be included in
+  // this calculation" (of ssthresh).
+  uint32_t limited_transmit_bytes_ = 0;
+  bool in_recovery_ = false;  // fast recovery
+  // RACK-TLP connections: the recovery after a timeout, until SND.UNA passes `recover_`
+  // (RFC 6675 5.1); losses are resent from RACK's marks, cwnd slow-starts meanwhile.
+  bool rto_recovery_ = false;
   SeqNum recover_;              // RFC 6582: highest sequence sent when recovery began
   uint32_t recovery_cwnd_ = 0;  // NewReno's inflated window during fast recovery
   uint32_t retransmits_ = 0;
   SackScoreboard scoreboard_;              // RFC 6675 sender state, used when SACK was negotiated
+  Rack rack_;                              // RFC 8985 state and transmission log (rack_active())
+  bool pto_restart_ = false;               // new data went out or was acknowledged: re-arm PTO
   std::optional<Instant> last_data_sent_;  // for the RFC 5681 4.1 restart after idle
 
   // Timers (nullopt: stopped).
+  // The RTO stays armed under the RACK and TLP timers as the last resort: the PTO is never
+  // later than it (RFC 8985 7.2) and the reordering timer is about one RTT, so arming those
+  // never needs to cancel it (RFC 8985 section 8 describes one timer holding one of them).
   std::optional<Instant> rtx_deadline_;
-  uint32_t rtx_timeouts_ = 0;  // consecutive, for SYN retries and giving up
+  std::optional<Instant> reo_deadline_;  // RACK reordering timer
+  std::optional<Instant> pto_deadline_;  // TLP probe timeout
+  uint32_t rtx_timeouts_ = 0;            // consecutive, for SYN retries and giving up
   std::optional<Instant> persist_deadline_;
   uint32_t persist_backoff_ = 0;
   std::optional<Instant> delack_deadline_;

@@ -261,6 +261,7 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
     return false;
   }
   ecn_on_ack(seg, now);
+  std::optional<SackBlock> dsack;
   if (sack_ok_ && snd_.max > snd_.una) {
     // RFC 6675 update of the scoreboard; blocks are validated there (RFC 2018, 2883).
     std::array<SackBlock, kMaxSackBlocks> blocks;
@@ -272,20 +273,29 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
     const auto r = scoreboard_.on_ack(ack, std::span<const SackBlock>(blocks.data(), n), snd_.max);
     const uint32_t ignored = r.ignored_invalid + r.ignored_excess + r.ignored_capacity;
     if (ignored > 0) counters_.count(Event::tcp_sack_blocks_ignored, ignored);
+    dsack = r.dsack;
+    if (dsack) counters_.count(Event::tcp_dsacks_received);
   }
-  const uint32_t old_wnd = snd_.wnd;
+  // RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN/FIN, same
+  // window, and data outstanding.
+  const bool duplicate = ack == snd_.una && seg.tcp.payload.empty() &&
+                         !seg.tcp.flags.has(TcpFlag::syn) && !seg.tcp.flags.has(TcpFlag::fin) &&
+                         (uint32_t{seg.tcp.window} << snd_wscale_) == snd_.wnd &&
+                         snd_.max > snd_.una;
+  std::optional<Duration> log_rtt;
+  if (rack_active() && ack >= snd_.una) log_rtt = rack_on_ack(seg, dsack, duplicate, now);
   if (ack > snd_.una) {
-    on_new_ack(seg, static_cast<uint32_t>(ack - snd_.una), now);
-  } else if (ack == snd_.una && seg.tcp.payload.empty() && !seg.tcp.flags.has(TcpFlag::syn) &&
-             !seg.tcp.flags.has(TcpFlag::fin) &&
-             (uint32_t{seg.tcp.window} << snd_wscale_) == old_wnd && snd_.max > snd_.una) {
-    // RFC 5681 section 2's duplicate ACK: nothing new acknowledged, no data, no SYN/FIN,
-    // same window, and data outstanding.
+    on_new_ack(seg, static_cast<uint32_t>(ack - snd_.una), log_rtt, now);
+  } else if (duplicate) {
     on_duplicate_ack(now);
   }
   // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated".
   update_send_window(seg);
-  maybe_enter_sack_recovery(now);
+  if (rack_active()) {
+    rack_detect_and_recover(now);
+  } else {
+    maybe_enter_sack_recovery(now);
+  }
 
   switch (state_) {
     case TcpState::fin_wait_1:
@@ -339,7 +349,8 @@ void Connection::update_send_window(const Segment& seg) {
   }
 }
 
-void Connection::on_new_ack(const Segment& seg, uint32_t acked, Instant now) {
+void Connection::on_new_ack(const Segment& seg, uint32_t acked, std::optional<Duration> log_rtt,
+                            Instant now) {
   // Bytes of the buffer acknowledged: the FIN occupies a sequence number but no buffer byte.
   const uint32_t data_acked = std::min<uint32_t>(acked, static_cast<uint32_t>(send_buffer_.size()));
   send_buffer_.consume(data_acked);
@@ -347,10 +358,23 @@ void Connection::on_new_ack(const Segment& seg, uint32_t acked, Instant now) {
   snd_.una = seg.ack();
   if (snd_.nxt < snd_.una) snd_.nxt = snd_.una;
   rtx_timeouts_ = 0;
-  take_rtt_sample(seg, now);
+  take_rtt_sample(seg, now, log_rtt);
   dupacks_ = 0;
+  limited_transmit_bytes_ = 0;
+  // RFC 8985 7.2: the PTO is restarted "upon receiving an ACK that cumulatively acknowledges
+  // new data" (output() does it, if a probe may be scheduled at all).
+  pto_restart_ = true;
 
-  if (in_recovery_ && sack_ok_) {
+  if (in_recovery_ && rack_active()) {
+    // RFC 6675 section 5 (A): "An incoming cumulative ACK for a sequence number greater than
+    // RecoveryPoint signals the end of loss recovery"; recover_ is RecoveryPoint + 1. Until
+    // then rack_recovery_output() resends what RACK marks and keeps the pipe full.
+    if (snd_.una >= recover_) {
+      in_recovery_ = false;
+      cc_->on_recovery_exit(now);
+      rack_.on_recovery_exit();
+    }
+  } else if (in_recovery_ && sack_ok_) {
     // RFC 6675 section 5: recovery ends once SND.UNA passes RecoveryPoint (the scoreboard
     // saw it in on_ack); until then sack_recovery_output() keeps the pipe full.
     if (!scoreboard_.in_recovery()) {
@@ -373,6 +397,11 @@ void Connection::on_new_ack(const Segment& seg, uint32_t acked, Instant now) {
   } else if (cc_ && !(ecn_ok_ && seg.tcp.flags.has(TcpFlag::ece))) {
     // RFC 3168 6.1.2: no window growth in response to an ACK carrying ECE.
     cc_->on_ack(now, data_acked, rto_.srtt(), flight_size());
+  }
+  if (rto_recovery_ && snd_.una >= recover_) {
+    // Everything outstanding at the timeout is acknowledged (RFC 6675 5.1's barrier).
+    rto_recovery_ = false;
+    rack_.on_recovery_exit();
   }
   // RFC 6298 5.2/5.3: stop the timer when everything is acknowledged, else restart it.
   if (snd_.una >= snd_.max) {
@@ -399,7 +428,7 @@ void Connection::on_duplicate_ack(Instant now) {
   if (dupacks_ != 3 || !cc_) return;
   if (!(snd_.una - 1 >= recover_)) return;
   recover_ = snd_.max;
-  cc_->on_congestion_event(now, flight_size());
+  cc_->on_congestion_event(now, flight_size_for_ssthresh());
   recovery_cwnd_ = cc_->ssthresh() + 3 * smss_;
   in_recovery_ = true;
   counters_.count(Event::tcp_fast_recoveries);
@@ -413,8 +442,9 @@ void Connection::maybe_enter_sack_recovery(Instant now) {
   if (dupacks_ < SackScoreboard::kDupThresh && !scoreboard_.is_lost(snd_.una, smss_)) return;
   if (!scoreboard_.may_enter_recovery(snd_.una)) return;
   recover_ = snd_.max;
-  // (4.2): ssthresh = cwnd = the congestion controller's reduced window.
-  cc_->on_congestion_event(now, flight_size());
+  // (4.2): ssthresh = cwnd = the congestion controller's reduced window (limited transmit
+  // left out of FlightSize, RFC 5681 3.2).
+  cc_->on_congestion_event(now, flight_size_for_ssthresh());
   in_recovery_ = true;
   counters_.count(Event::tcp_fast_recoveries);
   // (4.3): retransmit the first segment NextSeg() picks, then (C) fills the pipe.
@@ -422,12 +452,91 @@ void Connection::maybe_enter_sack_recovery(Instant now) {
   sack_recovery_output(now);
 }
 
-void Connection::take_rtt_sample(const Segment& seg, Instant now) {
+std::optional<Duration> Connection::rack_on_ack(const Segment& seg, std::optional<SackBlock> dsack,
+                                                bool duplicate, Instant now) {
+  Rack::Ack a;
+  a.snd_una = seg.ack();
+  a.snd_nxt = snd_.max;
+  a.sacked = scoreboard_.sacked_ranges();
+  a.dsack = dsack.has_value();
+  if (ts_ok_ && seg.tcp.options.timestamps) a.tsecr = seg.tcp.options.timestamps->tsecr;
+  a.ts_offset = ts_offset_;
+  const RackAckResult r = rack_.on_ack(a, now);
+  if (r.reo_wnd_widened) counters_.count(Event::tcp_rack_reo_wnd_widened);
+  const bool pure_dupack = duplicate && seg.tcp.options.sack().empty();
+  switch (rack_.tlp_on_ack(seg.ack(), dsack, pure_dupack)) {
+    case TlpOutcome::repaired:
+      // RFC 8985 7.4.2: "If the TLP sender does not receive such an indication, then it MUST
+      // assume that the original data segment, the TLP retransmission, or a corresponding ACK
+      // was lost for congestion control purposes": one reduction (ssthresh and cwnd, as for
+      // an ECN echo), unless a recovery already made it for this window.
+      counters_.count(Event::tcp_tlp_recoveries);
+      if (cc_ && !in_recovery_ && !rto_recovery_) {
+        cc_->on_congestion_event(now, flight_size());
+        cc_->on_recovery_exit(now);
+      }
+      break;
+    case TlpOutcome::spurious:
+      counters_.count(Event::tcp_tlp_spurious);
+      break;
+    case TlpOutcome::delivered:
+    case TlpOutcome::none:
+      break;
+  }
+  return r.rtt_sample;
+}
+
+void Connection::rack_detect_and_recover(Instant now) {
+  if (!cc_ || !can_send_data() || snd_.max == snd_.una) {
+    reo_deadline_.reset();
+    return;
+  }
+  const bool recovering = in_recovery_ || rto_recovery_;
+  const RackLossResult r = rack_.detect_loss(now, recovering, rto_.srtt());
+  if (r.lost > 0) counters_.count(Event::tcp_rack_losses, r.lost);
+  if (r.lost_retransmits > 0) counters_.count(Event::tcp_rack_lost_retransmits, r.lost_retransmits);
+  // RACK_detect_loss_and_arm_timer(): "If timeout != 0: Arm the RACK timer to call
+  // RACK_detect_loss_and_arm_timer() after timeout".
+  if (r.timeout > Duration::zero()) {
+    reo_deadline_ = now + r.timeout;
+  } else {
+    reo_deadline_.reset();
+  }
+  // A lost segment found in recovery (a later hole, or a lost retransmission) is just resent:
+  // one reduction per window of data (RFC 5681 3.2, RFC 6675 section 5). Otherwise this is
+  // the start of fast recovery, RFC 6675 section 5 step (4) with RACK deciding "lost".
+  if (recovering || rack_.lost_segments() == 0) return;
+  // (4.1) "RecoveryPoint = HighData".
+  recover_ = snd_.max;
+  // (4.2): ssthresh = cwnd = the congestion controller's reduced window.
+  cc_->on_congestion_event(now, flight_size_for_ssthresh());
+  in_recovery_ = true;
+  counters_.count(Event::tcp_fast_recoveries);
+  // RFC 8985 7.1: the TLP state is reset on entering fast recovery.
+  rack_.tlp_reset();
+  pto_deadline_.reset();
+  // (4.3) and (C): output() resends the marked segments within the pipe.
+}
+
+void Connection::take_rtt_sample(const Segment& seg, Instant now, std::optional<Duration> log_rtt) {
+  if (log_rtt) {
+    // The transmission log timed the oldest segment this ACK newly covered, none of them
+    // retransmitted (Karn), at the clock's precision: RFC 7323's timestamps count whole
+    // milliseconds, which on a sub-millisecond path rounds every sample to 0 or 1 ms, and
+    // the PTO (2*SRTT) and RACK's reordering window are derived from SRTT.
+    rto_.on_rtt_sample(*log_rtt);
+    rack_.note_rtt_sample();
+    rtt_probe_.reset();
+    return;
+  }
   const auto& ts = seg.tcp.options.timestamps;
   if (ts_ok_ && ts && ts->tsecr != 0) {
     // RFC 7323 4.1: RTT from the echoed timestamp, which stays valid for retransmissions.
     const auto ms = static_cast<int32_t>(ts_now(now) - ts->tsecr);
-    if (ms >= 0) rto_.on_rtt_sample(std::chrono::milliseconds(ms));
+    if (ms >= 0) {
+      rto_.on_rtt_sample(std::chrono::milliseconds(ms));
+      rack_.note_rtt_sample();
+    }
     rtt_probe_.reset();
     return;
   }
@@ -435,6 +544,7 @@ void Connection::take_rtt_sample(const Segment& seg, Instant now) {
   // is only taken for a segment sent once.
   if (rtt_probe_ && seg.ack() > rtt_probe_->first) {
     rto_.on_rtt_sample(now - rtt_probe_->second);
+    rack_.note_rtt_sample();
     rtt_probe_.reset();
   }
 }
@@ -443,7 +553,7 @@ void Connection::ecn_on_ack(const Segment& seg, Instant now) {
   if (!ecn_ok_) return;
   const auto& f = seg.tcp.flags;
   // RFC 3168 6.1.2: react to ECE at most once per window of data, like a loss.
-  if (f.has(TcpFlag::ece) && cc_ && !in_recovery_ && seg.ack() > ecn_recover_) {
+  if (f.has(TcpFlag::ece) && cc_ && !in_recovery_ && !rto_recovery_ && seg.ack() > ecn_recover_) {
     cc_->on_congestion_event(now, flight_size());
     cc_->on_recovery_exit(now);
     cwr_pending_ = true;
