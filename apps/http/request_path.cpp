@@ -10,6 +10,9 @@ RelativePath relative_path(std::string_view encoded) {
   for (size_t i = 0; i < encoded.size(); ++i) {
     const char c = encoded[i];
     if (c != '%') {
+      // The parser lets no NUL into a target; refusing one here too keeps this function's
+      // promise whatever it is given.
+      if (c == '\0') return {{}, PathProblem::nul_byte};
       decoded.push_back(c);
       continue;
     }

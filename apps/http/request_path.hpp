@@ -11,7 +11,8 @@ namespace flowgate::http {
 enum class PathProblem : uint8_t {
   none,
   bad_percent_encoding,  // '%' not followed by two hex digits
-  nul_byte,              // %00: no file name holds one, and C APIs would cut the name there
+  nul_byte,              // %00 (or a raw NUL): no file name holds one, and C APIs would
+                         // cut the name there
   above_root,            // a ".." segment would climb out of the root
 };
 

@@ -55,6 +55,7 @@ TEST(HttpRequestPath, EscapesAndBadEncodingsAreRefused) {
   EXPECT_EQ(problem("/a/%2e%2e/%2e%2e/b"), PathProblem::above_root);
   EXPECT_EQ(problem("/.%2e/x"), PathProblem::above_root);
   EXPECT_EQ(problem("/a%00.txt"), PathProblem::nul_byte);
+  EXPECT_EQ(problem(std::string_view("/a\0b", 4)), PathProblem::nul_byte) << "found by the fuzzer";
   EXPECT_EQ(problem("/a%"), PathProblem::bad_percent_encoding);
   EXPECT_EQ(problem("/a%4"), PathProblem::bad_percent_encoding);
   EXPECT_EQ(problem("/a%zz"), PathProblem::bad_percent_encoding);
