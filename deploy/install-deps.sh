@@ -14,7 +14,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # lab and integration tests: real Linux peers in a network namespace
   iproute2 iputils-ping arping netcat-openbsd ethtool tcpdump procps
-  # proxy tests: nginx backends in the peer namespace, HTTP clients (ab is in apache2-utils)
+  # proxy and http tests: nginx backends in the peer namespace, HTTP clients (curl, wrk,
+  # ab, which is in apache2-utils)
   nginx curl apache2-utils wrk
 )
 

@@ -297,6 +297,28 @@ TEST(ConfigExamples, ProxyExampleParses) {
   EXPECT_EQ(c.listeners[1].proxy.pool, "sessions");
 }
 
+TEST(ConfigExamples, HttpExampleParses) {
+  const auto path = repo_root() / "deploy/examples/http.yaml";
+  const GatewayConfig c = parsed(load_config_file(path.string()));
+  ASSERT_EQ(c.listeners.size(), 2u);
+  const HttpSettings defaults;
+  const HttpSettings& site = c.listeners[0].http;
+  EXPECT_EQ(c.listeners[0].app, AppKind::http);
+  EXPECT_EQ(site.root, "/srv/www");
+  EXPECT_EQ(site.index, defaults.index);
+  EXPECT_EQ(site.request_timeout, defaults.request_timeout);
+  EXPECT_EQ(site.keepalive_timeout, defaults.keepalive_timeout);
+  EXPECT_EQ(site.max_header_bytes, defaults.max_header_bytes);
+  EXPECT_EQ(site.max_headers, defaults.max_headers);
+  EXPECT_EQ(site.max_requests_per_connection, defaults.max_requests_per_connection);
+  const HttpSettings& bench = c.listeners[1].http;
+  ASSERT_TRUE(bench.response);
+  EXPECT_EQ(bench.response->status, 200u);
+  EXPECT_EQ(bench.response->body_bytes, 1024u);
+  EXPECT_EQ(bench.response->content_type, HttpResponseSettings().content_type);
+  EXPECT_EQ(c.listeners[1].backlog, 1024u);
+}
+
 TEST(ConfigValues, BackendsBeyondTheSubnetNeedTheGateway) {
   const std::string pool = "pools:\n  - {name: far, backends: [{address: 10.1.2.3:80}]}\n";
   const GatewayConfig c = parse_ok(kBase + "gateway: 198.18.0.254\n" + pool);
