@@ -225,6 +225,7 @@ void HttpService::progress(Connection& c) {
           counters_.bytes_received += static_cast<uint64_t>(n);
           if (++c.steps >= kMaxStepsPerTurn) {
             ready_.push_back(c.fd);
+            update_deadline(c);  // a client that never stops sending still gets 2 s
             return;
           }
           continue;
@@ -391,6 +392,7 @@ void HttpService::respond(Connection& c, const Request& request) {
   // The head goes out with the first chunk of the file; if that chunk cannot be read, the
   // head is taken back and a 500 goes instead (nothing was promised yet).
   const size_t head_at = c.output.size();
+  start_output(c);
   append_response_head(c.output, head);
   c.file_fd = file.fd;
   c.body_offset = 0;
@@ -426,9 +428,15 @@ void HttpService::respond_error(Connection& c, int status, Persistence persisten
 }
 
 void HttpService::append_head(Connection& c, const ResponseHead& head) {
+  start_output(c);
   append_response_head(c.output, head);
   count_status(head.status);
   if (head.persistence == Persistence::close) c.closing = true;
+}
+
+void HttpService::start_output(Connection& c) {
+  // The send timeout counts from the moment there is something to send.
+  if (c.output_pending() == 0 && !c.streaming()) c.last_send = stack_.clock().now();
 }
 
 void HttpService::count_status(int status) {

@@ -13,10 +13,11 @@
 //   - the parser: bounded by max_header_bytes and the request line limit (8 KiB).
 //
 // Timers (the stack's clock, so tests drive them by hand):
-//   - request_timeout: a request must arrive whole within it (counted from the accept for
-//     the first, from its first byte for later ones). Expired with part of a request
-//     received: 408 and close (RFC 9110 15.5.9, "the server SHOULD send the close connection
-//     option"); expired on a new connection that sent nothing: closed without a response.
+//   - request_timeout: a request must arrive whole within it, counted from its first byte
+//     (and a new connection must send that first byte within it too). Expired with part of
+//     a request received: 408 and close (RFC 9110 15.5.9, "the server SHOULD send the close
+//     connection option"); expired on a new connection that sent nothing: closed without a
+//     response.
 //   - keepalive_timeout: an idle persistent connection is closed without a response.
 //   - a client that takes nothing of a response for 60 s is disconnected.
 //   - after the last response, the connection is closed in stages (RFC 9112 9.6): our FIN
@@ -127,6 +128,7 @@ class HttpService final : public Service {
   void respond(Connection& c, const Request& request);
   void respond_error(Connection& c, int status, Persistence persistence, bool head_only);
   void append_head(Connection& c, const ResponseHead& head);
+  void start_output(Connection& c);
   Persistence persistence_for(const Connection& c, const Request& request) const;
   enum class FlushResult : uint8_t { done, blocked, failed };
   FlushResult flush(Connection& c);

@@ -439,6 +439,23 @@ TEST(HttpService, TheStagedCloseEndsAfterTwoSecondsIfTheClientDoesNotClose) {
   EXPECT_EQ(lab.server->counters().linger_timeouts, 1u);
 }
 
+TEST(HttpService, AClientThatKeepsSendingAfterTheLastResponseIsCutOffAfterTwoSeconds) {
+  HttpLab lab(fixed_options());
+  const int fd = lab.connect();
+  const auto r = lab.exchange(fd, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r[0].field("Connection"), "close");
+  const std::string junk(16 * 1024, 'j');
+  const Instant start = lab.now();
+  while (lab.server->connection_count() > 0 && lab.now() - start < seconds(5)) {
+    fg_send(lab.client_stack(), fd, junk.data(), junk.size(), 0);
+    lab.advance(milliseconds(5));
+  }
+  EXPECT_EQ(lab.server->connection_count(), 0u);
+  EXPECT_LE(lab.now() - start, milliseconds(2100));
+  EXPECT_EQ(lab.server->counters().linger_timeouts, 1u);
+  EXPECT_GT(lab.server->counters().bytes_received, 100u * 1024) << "it read and discarded";
+}
+
 TEST(HttpService, ALargeFileIsStreamedWithBoundedMemory) {
   TempDir d;
   const std::string content = pattern(4 * 1024 * 1024 + 123);
