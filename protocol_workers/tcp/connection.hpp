@@ -215,10 +215,10 @@ class Connection {
   void on_new_ack(const Segment& seg, uint32_t acked, std::optional<Duration> log_rtt, Instant now);
   void on_duplicate_ack(Instant now);
   void maybe_enter_sack_recovery(Instant now);
-  // RFC 8985 for one ACK: steps 1-4 and TLP_process_ack(); returns a Karn-clean RTT sample.
-  // `duplicate`: an RFC 5681 duplicate ACK.
+  // RFC 8985 for one ACK: steps 1-4 and TLP_process_ack() (its outcome in `tlp`); returns a
+  // Karn-clean RTT sample. `duplicate`: an RFC 5681 duplicate ACK.
   std::optional<Duration> rack_on_ack(const Segment& seg, std::optional<SackBlock> dsack,
-                                      bool duplicate, Instant now);
+                                      bool duplicate, TlpOutcome& tlp, Instant now);
   // Step 5 and the loss response: marks losses, arms the reordering timer, enters fast
   // recovery on the first loss of a window.
   void rack_detect_and_recover(Instant now);

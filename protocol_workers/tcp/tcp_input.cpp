@@ -283,11 +283,22 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
                          (uint32_t{seg.tcp.window} << snd_wscale_) == snd_.wnd &&
                          snd_.max > snd_.una;
   std::optional<Duration> log_rtt;
-  if (rack_active() && ack >= snd_.una) log_rtt = rack_on_ack(seg, dsack, duplicate, now);
+  TlpOutcome tlp = TlpOutcome::none;
+  const uint32_t flight_before = flight_size();
+  if (rack_active() && ack >= snd_.una) log_rtt = rack_on_ack(seg, dsack, duplicate, tlp, now);
   if (ack > snd_.una) {
     on_new_ack(seg, static_cast<uint32_t>(ack - snd_.una), log_rtt, now);
   } else if (duplicate) {
     on_duplicate_ack(now);
+  }
+  if (tlp == TlpOutcome::repaired && cc_ && !in_recovery_ && !rto_recovery_) {
+    // RFC 8985 7.4.2: "If the TLP sender does not receive such an indication, then it MUST
+    // assume that the original data segment, the TLP retransmission, or a corresponding ACK
+    // was lost for congestion control purposes": one reduction (ssthresh and cwnd, as for an
+    // ECN echo), from the FlightSize before this ACK, unless a recovery already made it for
+    // this window.
+    cc_->on_congestion_event(now, flight_before);
+    cc_->on_recovery_exit(now);
   }
   // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated".
   update_send_window(seg);
@@ -453,7 +464,7 @@ void Connection::maybe_enter_sack_recovery(Instant now) {
 }
 
 std::optional<Duration> Connection::rack_on_ack(const Segment& seg, std::optional<SackBlock> dsack,
-                                                bool duplicate, Instant now) {
+                                                bool duplicate, TlpOutcome& tlp, Instant now) {
   Rack::Ack a;
   a.snd_una = seg.ack();
   a.snd_nxt = snd_.max;
@@ -464,17 +475,10 @@ std::optional<Duration> Connection::rack_on_ack(const Segment& seg, std::optiona
   const RackAckResult r = rack_.on_ack(a, now);
   if (r.reo_wnd_widened) counters_.count(Event::tcp_rack_reo_wnd_widened);
   const bool pure_dupack = duplicate && seg.tcp.options.sack().empty();
-  switch (rack_.tlp_on_ack(seg.ack(), dsack, pure_dupack)) {
+  tlp = rack_.tlp_on_ack(seg.ack(), dsack, pure_dupack);
+  switch (tlp) {
     case TlpOutcome::repaired:
-      // RFC 8985 7.4.2: "If the TLP sender does not receive such an indication, then it MUST
-      // assume that the original data segment, the TLP retransmission, or a corresponding ACK
-      // was lost for congestion control purposes": one reduction (ssthresh and cwnd, as for
-      // an ECN echo), unless a recovery already made it for this window.
-      counters_.count(Event::tcp_tlp_recoveries);
-      if (cc_ && !in_recovery_ && !rto_recovery_) {
-        cc_->on_congestion_event(now, flight_size());
-        cc_->on_recovery_exit(now);
-      }
+      counters_.count(Event::tcp_tlp_recoveries);  // the reduction follows in process_ack()
       break;
     case TlpOutcome::spurious:
       counters_.count(Event::tcp_tlp_spurious);
@@ -515,7 +519,12 @@ void Connection::rack_detect_and_recover(Instant now) {
   // RFC 8985 7.1: the TLP state is reset on entering fast recovery.
   rack_.tlp_reset();
   pto_deadline_.reset();
-  // (4.3) and (C): output() resends the marked segments within the pipe.
+  // (4.3) "Retransmit the first data segment presumed dropped", whatever the pipe says; then
+  // (C): output() resends the other marked segments and new data as the pipe allows.
+  if (const auto first = rack_.first_lost(send_mss())) {
+    if (retransmit_range(first->left, first->right, now))
+      counters_.count(Event::tcp_retransmits_fast);
+  }
 }
 
 void Connection::take_rtt_sample(const Segment& seg, Instant now, std::optional<Duration> log_rtt) {

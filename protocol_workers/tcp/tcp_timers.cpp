@@ -122,6 +122,12 @@ void Connection::on_retransmit_timeout(Instant now) {
     rto_recovery_ = true;
     reo_deadline_.reset();
     pto_deadline_.reset();
+    // RFC 6298 5.4: "Retransmit the earliest segment that has not been acknowledged by the
+    // TCP receiver", whatever else is still counted in the pipe; then the pipe rule.
+    if (const auto first = rack_.first_lost(send_mss())) {
+      if (retransmit_range(first->left, first->right, now))
+        counters_.count(Event::tcp_retransmits_timeout);
+    }
     output(now);
     restart_retransmit_timer(now);
     return;
