@@ -371,10 +371,11 @@ TEST(TcpLossy, BothDirectionsSurviveLossReorderingDuplicationAndCorruption) {
   SCOPED_TRACE("FLOWGATE_TEST_SEED=" + std::to_string(seed) +
                " FLOWGATE_LOSSY_BYTES=" + std::to_string(total));
 
-  // Bounds, about ten times what a passing run needs: the simulated time is mostly
-  // retransmission timeouts (a lost retransmission, a lost tail), 0.2 to 0.3 s per MiB each
-  // way; the loop takes about 0.8 steps per KiB.
-  const Duration max_simulated = 60s + 2500ms * static_cast<Duration::rep>(total >> 20);
+  // Bounds, more than ten times what a passing run needs. RACK-TLP (RFC 8985) repairs lost
+  // tails and lost retransmissions without waiting for the RTO, so a passing run simulates
+  // about 6 ms per MiB each way (it was 250 ms per MiB when every such loss cost a 200 ms
+  // timeout); the loop takes about 0.6 steps per KiB.
+  const Duration max_simulated = 60s + 100ms * static_cast<Duration::rep>(total >> 20);
   const uint64_t max_steps = 1'000'000 + total / 128;
 
   const Impairments imp;
@@ -477,6 +478,18 @@ TEST(TcpLossy, BothDirectionsSurviveLossReorderingDuplicationAndCorruption) {
         static_cast<unsigned long long>(c[Event::tcp_retransmits_fast]),
         static_cast<unsigned long long>(c[Event::tcp_fast_recoveries]),
         static_cast<unsigned long long>(c[DropReason::tcp_ooo_memory_limit]));
+    std::printf(
+        "[ TcpLossy ] %s: %llu RACK losses (%llu lost retransmissions, %llu reordering "
+        "timeouts), %llu tail loss probes (%llu repaired a loss, %llu unnecessary), %llu "
+        "limited transmits, %llu D-SACKs\n",
+        s == &a ? "a" : "b", static_cast<unsigned long long>(c[Event::tcp_rack_losses]),
+        static_cast<unsigned long long>(c[Event::tcp_rack_lost_retransmits]),
+        static_cast<unsigned long long>(c[Event::tcp_rack_reorder_timeouts]),
+        static_cast<unsigned long long>(c[Event::tcp_tlp_probes]),
+        static_cast<unsigned long long>(c[Event::tcp_tlp_recoveries]),
+        static_cast<unsigned long long>(c[Event::tcp_tlp_spurious]),
+        static_cast<unsigned long long>(c[Event::tcp_limited_transmits]),
+        static_cast<unsigned long long>(c[Event::tcp_dsacks_received]));
   }
 
   for (auto [name, sender, receiver] :
