@@ -1,6 +1,11 @@
 #include "apps/http/listener_options.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace flowgate::http {
 
@@ -38,6 +43,23 @@ HttpOptions options_for_listener(const ListenerConfig& listener) {
   o.max_headers = s.max_headers;
   o.max_requests_per_connection = s.max_requests_per_connection;
   return o;
+}
+
+std::vector<ConfigError> check_http_roots(const GatewayConfig& config) {
+  std::vector<ConfigError> errors;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const ListenerConfig& l = config.listeners[i];
+    if (l.app != AppKind::http || l.http.response || l.http.root.empty()) continue;
+    const int fd = ::open(l.http.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      continue;
+    }
+    const std::string key = "listeners[" + std::to_string(i) + "].http.root";
+    errors.push_back(ConfigError{config.source, config.line_of(key), key,
+                                 "cannot open " + l.http.root + ": " + std::strerror(errno)});
+  }
+  return errors;
 }
 
 }  // namespace flowgate::http

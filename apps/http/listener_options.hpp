@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "apps/config.hpp"
 #include "apps/http/http_service.hpp"
@@ -14,5 +15,11 @@ namespace flowgate::http {
 std::string filler_body(uint64_t bytes);
 
 HttpOptions options_for_listener(const ListenerConfig& listener);
+
+// What the parser cannot check: that every http listener's root is a directory that can be
+// opened, as `file:line: listeners[i].http.root: reason` errors (empty when all is well).
+// For `flowgate run` to call before starting the workers: a worker that cannot open its root
+// exits at once, and would otherwise be restarted every second.
+std::vector<ConfigError> check_http_roots(const GatewayConfig& config);
 
 }  // namespace flowgate::http

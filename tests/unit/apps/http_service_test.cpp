@@ -584,6 +584,30 @@ TEST(HttpService, ARootThatCannotBeOpenedIsRefusedAtConstruction) {
   EXPECT_THROW(HttpService(net.a, o), std::system_error);
 }
 
+TEST(HttpService, RootsAreCheckedBeforeTheWorkersStart) {
+  TempDir d;
+  d.write("file.txt", "x");
+  const std::string text =
+      "interface: eth1\naddress: 198.18.0.1/24\nlisteners:\n"
+      "  - {name: a, port: 80, app: http, http: {root: " +
+      d.path().string() +
+      "}}\n"
+      "  - {name: b, port: 81, app: http, http: {root: /nonexistent/www}}\n"
+      "  - {name: c, port: 82, app: http, http: {root: " +
+      (d.path() / "file.txt").string() +
+      "}}\n"
+      "  - {name: d, port: 83, app: http, http: {response: {body: x}}}\n";
+  const ConfigResult parsed = parse_config(text, "test.yaml");
+  ASSERT_TRUE(std::holds_alternative<GatewayConfig>(parsed));
+  const auto errors = check_http_roots(std::get<GatewayConfig>(parsed));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].to_string(),
+            "test.yaml:5: listeners[1].http.root: cannot open /nonexistent/www: No such file or "
+            "directory");
+  EXPECT_EQ(errors[1].line, 6);
+  EXPECT_NE(errors[1].reason.find("Not a directory"), std::string::npos);
+}
+
 TEST(HttpService, OptionsComeFromTheListenerConfiguration) {
   const ConfigResult parsed = parse_config(
       "interface: eth1\naddress: 198.18.0.1/24\nlisteners:\n"
