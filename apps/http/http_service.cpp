@@ -391,8 +391,8 @@ void HttpService::respond(Connection& c, const Request& request) {
   }
   // The head goes out with the first chunk of the file; if that chunk cannot be read, the
   // head is taken back and a 500 goes instead (nothing was promised yet).
-  const size_t head_at = c.output.size();
   start_output(c);
+  const size_t head_at = c.output.size();
   append_response_head(c.output, head);
   c.file_fd = file.fd;
   c.body_offset = 0;
@@ -437,6 +437,11 @@ void HttpService::append_head(Connection& c, const ResponseHead& head) {
 void HttpService::start_output(Connection& c) {
   // The send timeout counts from the moment there is something to send.
   if (c.output_pending() == 0 && !c.streaming()) c.last_send = stack_.clock().now();
+  // What was sent already goes, so that positions in the output stay those of new bytes.
+  if (c.output_sent > 0) {
+    c.output.erase(0, c.output_sent);
+    c.output_sent = 0;
+  }
 }
 
 void HttpService::count_status(int status) {

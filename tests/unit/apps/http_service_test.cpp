@@ -484,6 +484,27 @@ TEST(HttpService, ALargeFileIsStreamedWithBoundedMemory) {
   EXPECT_EQ(lab.get(fd, "/big.bin", "Range: ignored\r\n").body.size(), content.size());
 }
 
+TEST(HttpService, AFileThatShrinksWhileSentEndsTheConnection) {
+  TempDir d;
+  d.write("big.bin", pattern(2 * 1024 * 1024));
+  HttpLab lab(root_options(d.path()));
+  const int fd = lab.connect();
+  lab.send(fd, "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::filesystem::resize_file(d.path() / "big.bin", 100);
+  // Content-Length promised 2 MiB; only closing can tell the client it will not come.
+  std::string got;
+  bool eof = false;
+  for (int step = 0; step < 5000 && !eof; ++step) {
+    got += lab.read(fd, &eof);
+    lab.advance(milliseconds(1));
+  }
+  EXPECT_TRUE(eof);
+  EXPECT_LT(got.size(), 2u * 1024 * 1024);
+  EXPECT_NE(got.find("Content-Length: 2097152"), std::string::npos);
+  EXPECT_EQ(lab.server->counters().file_errors, 1u);
+  EXPECT_EQ(lab.server->connection_count(), 0u);
+}
+
 TEST(HttpService, AClientThatStopsReadingIsDisconnectedAfterAMinute) {
   TempDir d;
   d.write("big.bin", pattern(4 * 1024 * 1024));
