@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's "run" command. Installs what is missing, builds flowgate, builds a lab (a veth
-# pair whose peer side is a network namespace at 198.18.0.2, see lab.sh) and runs the
-# gateway on it with the embedded lab configuration below (`flowgate run --config`), until
-# Ctrl-C (or SIGTERM); the gateway drains, and the lab is removed however it ends.
+# pair whose peer side is a network namespace at 198.18.0.2, see lab.sh), starts nginx in
+# that namespace as a backend (198.18.0.2:8080), and runs the gateway on the lab with the
+# embedded configuration below (`flowgate run --config`), until Ctrl-C (or SIGTERM); the
+# gateway drains, and nginx and the lab are removed however it ends.
 #
 # Usage (as root on Debian 12): deploy/lab/run-demo.sh [WORKERS] [native|skb|af_packet]
 #   WORKERS   worker processes (default 2)
@@ -44,19 +45,46 @@ flowgate=$root/build/apps/flowgate
 echo "== building the lab =="
 lab_env=$("$lab_sh" up)
 eval "$lab_env"
-config=$(mktemp /tmp/flowgate-demo.XXXXXX.yaml)
+demo=$(mktemp -d /tmp/flowgate-demo.XXXXXX)
+config=$demo/flowgate.yaml
 fg_pid=""
-# However this script ends, flowgate stops and the lab goes away.
+nginx_pid=""
+# However this script ends, flowgate and nginx stop and the lab goes away.
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+  set +e  # clean up everything, whatever fails on the way
   if [[ -n $fg_pid ]] && kill -0 "$fg_pid" 2>/dev/null; then
     kill -TERM "$fg_pid" 2>/dev/null || true
     wait "$fg_pid" 2>/dev/null || true
   fi
+  [[ -n $nginx_pid ]] && kill -TERM "$nginx_pid" 2>/dev/null  # lab.sh down ends it anyway
   "$lab_sh" down "$LAB_NAME"
-  rm -f "$config"
+  rm -rf "$demo"
 }
 trap cleanup EXIT
+
+# The backend: nginx in the peer namespace, reached through flowgate's own link.
+mkdir -p "$demo/nginx"
+cat >"$demo/nginx/nginx.conf" <<EOF
+daemon off;
+pid $demo/nginx/nginx.pid;
+error_log $demo/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $demo/nginx/access.log;
+  client_body_temp_path $demo/nginx/body;
+  proxy_temp_path $demo/nginx/proxy;
+  fastcgi_temp_path $demo/nginx/fastcgi;
+  uwsgi_temp_path $demo/nginx/uwsgi;
+  scgi_temp_path $demo/nginx/scgi;
+  server {
+    listen 198.18.0.2:8080;
+    location / { default_type text/plain; return 200 "hello from nginx behind flowgate\n"; }
+  }
+}
+EOF
+ip netns exec "$LAB_NETNS" nginx -c "$demo/nginx/nginx.conf" -e "$demo/nginx/error.log" &
+nginx_pid=$!
 
 # The embedded lab configuration (every key is described in deploy/examples/flowgate.yaml).
 cat >"$config" <<EOF
@@ -71,6 +99,13 @@ listeners:
   - {name: discard, protocol: tcp, port: 9, app: discard}
   - {name: discard-udp, protocol: udp, port: 9, app: discard}
   - {name: chargen, protocol: tcp, port: 19, app: chargen, chargen: {bytes: 1048576}}
+  - {name: web-proxy, protocol: tcp, port: 8000, app: proxy, proxy: {pool: lab}}
+pools:
+  - name: lab
+    balance: round_robin
+    backends:
+      - {address: 198.18.0.2:8080}
+    health_check: {interval: 2s, timeout: 1s}
 EOF
 
 ns=$LAB_NETNS
@@ -90,6 +125,7 @@ In another terminal, as root, try:
                                                            # 64 MiB through TCP echo
   head -c 64M /dev/zero | ip netns exec $ns nc -N 198.18.0.1 9   # TCP discard
   ip netns exec $ns nc 198.18.0.1 19 | head -c 300         # chargen (RFC 864)
+  ip netns exec $ns curl -s http://198.18.0.1:8000/        # through the L4 proxy to nginx
   ip netns exec $ns nc -zv 198.18.0.1 9999                 # closed TCP port: refused
   $flowgate stats --instance demo-$LAB_NAME                # every counter, frame accounting
   ip netns exec $ns tcpdump -n -e -i $peer_if             # watch it all
