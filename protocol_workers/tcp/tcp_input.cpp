@@ -101,7 +101,12 @@ bool Connection::acceptable(const Segment& seg) const {
   const uint32_t len = seg.len();
   const uint32_t wnd = rcv_.adv > rcv_.nxt ? static_cast<uint32_t>(rcv_.adv - rcv_.nxt) : 0;
   const SeqNum seq = seg.seq();
-  if (len == 0) return wnd == 0 ? seq == rcv_.nxt : in_window(seq, rcv_.nxt, wnd);
+  // A segment without data is acceptable up to and including the right edge: "special
+  // allowance should be made to accept valid ACKs". A peer that filled our window sends its
+  // pure ACKs at SEG.SEQ = RCV.NXT + RCV.WND (its SND.NXT); the table's strict RCV.NXT =<
+  // SEG.SEQ < RCV.NXT+RCV.WND would drop every one of them, and with them the ACKs of our own
+  // data, until the retransmission timeout (Linux's tcp_sequence() accepts the edge too).
+  if (len == 0) return in_window(seq, rcv_.nxt, wnd + 1);
   // A zero window accepts no data, "but special allowance should be made to accept valid
   // ACKs, URGs, and RSTs": a segment at RCV.NXT is processed for its ACK (data trimmed).
   if (wnd == 0) return seq == rcv_.nxt;

@@ -41,6 +41,7 @@ struct Sent {
   uint32_t seq = 0;
   uint32_t ack = 0;
   uint32_t len = 0;
+  uint16_t window = 0;
   TcpFlags flags;
 };
 
@@ -101,6 +102,7 @@ class Peer {
     s.seq = f.tcp->seq;
     s.ack = f.tcp->ack;
     s.len = static_cast<uint32_t>(f.tcp->payload.size());
+    s.window = f.tcp->window;
     s.flags = f.tcp->flags;
     if (f.tcp->options.timestamps) ts_echo = f.tcp->options.timestamps->tsval;
     return s;
@@ -458,6 +460,31 @@ TEST(TcpLimitedTransmit, WithSackTheDuplicateAcksAlsoClockOutNewData) {
   p.h.expect_no_frame();
   EXPECT_EQ(p.events(Event::tcp_limited_transmits), 2u);
   EXPECT_EQ(p.events(Event::tcp_fast_recoveries), 0u);
+}
+
+// ========================== ACKs from a peer that filled our window ==========================
+
+TEST(TcpAckAcceptance, PureAckAtTheRightEdgeOfOurWindowIsProcessed) {
+  Peer p;
+  p.write_segments(1);
+  const Sent d = p.out();
+  ASSERT_EQ(d.len, kSmss);
+  // The peer has sent data up to the right edge of the window we offer (some of it lost, so
+  // RCV.NXT stayed behind): its pure ACKs carry SEG.SEQ = RCV.NXT + RCV.WND. They must still
+  // acknowledge our data (RFC 9293 3.10.7.4: "special allowance should be made to accept
+  // valid ACKs"), or every ACK of ours is lost until the retransmission timeout.
+  TcpRepr r = p.base(TcpFlag::ack);
+  r.seq = kPeerIsn + 1 + (uint32_t{d.window} << 3);  // our window scale for a 256 KiB buffer
+  r.ack = p.seg(1);
+  p.h.receive(peer_tcp_frame(r));
+  EXPECT_EQ(p.h.drops(DropReason::tcp_out_of_window), 0u);
+  EXPECT_EQ(p.info().bytes_acked, kSmss);
+  EXPECT_EQ(p.info().bytes_in_flight, 0u);
+  // One past the edge is still out of the window: refused, answered with an ACK.
+  r.seq += 1;
+  r.ack = p.seg(1);
+  p.h.receive(peer_tcp_frame(r));
+  EXPECT_EQ(p.h.drops(DropReason::tcp_out_of_window), 1u);
 }
 
 }  // namespace
