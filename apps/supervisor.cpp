@@ -44,6 +44,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/config.hpp"
+#include "apps/http/listener_options.hpp"
 #include "monitoring/metrics_catalog.hpp"
 #include "rx_tx/interface_info.hpp"
 #include "rx_tx/xdp/xdp_program.hpp"
@@ -201,7 +202,10 @@ bool Supervisor::prepare() {
   InterfaceFacts facts;
   facts.mtu = static_cast<uint16_t>(std::min<uint32_t>(interface_.mtu, 65535));
   facts.rx_queues = rx_queue_count(config_.interface);
-  const std::vector<ConfigError> errors = check_against_interface(config_, facts);
+  std::vector<ConfigError> errors = check_against_interface(config_, facts);
+  // What the workers will open: a root that cannot be opened would make every worker exit
+  // at start and be restarted for ever.
+  for (ConfigError& e : http::check_http_roots(config_)) errors.push_back(std::move(e));
   for (const ConfigError& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!errors.empty()) return false;
   if (!interface_.up) {

@@ -2,8 +2,10 @@
 # The README's "run" command. Installs what is missing, builds flowgate, builds a lab (a veth
 # pair whose peer side is a network namespace at 198.18.0.2, see lab.sh), starts nginx in
 # that namespace as a backend (198.18.0.2:8080), and runs the gateway on the lab with the
-# embedded configuration below (`flowgate run --config`), until Ctrl-C (or SIGTERM); the
-# gateway drains, and nginx and the lab are removed however it ends.
+# embedded configuration below (`flowgate run --config`): HTTP on 80, echo on 7 (TCP and
+# UDP), discard on 9 (TCP and UDP), chargen on 19, and the L4 proxy on 8000 in front of the
+# nginx. Until Ctrl-C (or SIGTERM); the gateway drains, and nginx and the lab are removed
+# however it ends.
 #
 # Usage (as root on Debian 12): deploy/lab/run-demo.sh [WORKERS] [native|skb|af_packet]
 #   WORKERS   worker processes (default 2)
@@ -63,6 +65,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The HTTP app's document root: readable by the workers' user (mktemp -d makes 0700).
+mkdir -p "$demo/www"
+printf 'hello from flowgate\n' >"$demo/www/index.html"
+head -c 10M /dev/urandom >"$demo/www/10M.bin"
+chmod 755 "$demo" "$demo/www"
+chmod 644 "$demo/www/index.html" "$demo/www/10M.bin"
+
 # The backend: nginx in the peer namespace, reached through flowgate's own link.
 mkdir -p "$demo/nginx"
 cat >"$demo/nginx/nginx.conf" <<EOF
@@ -94,6 +103,7 @@ address: 198.18.0.1/24
 workers: $workers
 $link
 listeners:
+  - {name: web, protocol: tcp, port: 80, app: http, http: {root: $demo/www}}
   - {name: echo, protocol: tcp, port: 7, app: echo}
   - {name: echo-udp, protocol: udp, port: 7, app: echo}
   - {name: discard, protocol: tcp, port: 9, app: discard}
@@ -126,6 +136,9 @@ In another terminal, as root, try:
   head -c 64M /dev/zero | ip netns exec $ns nc -N 198.18.0.1 9   # TCP discard
   ip netns exec $ns nc 198.18.0.1 19 | head -c 300         # chargen (RFC 864)
   ip netns exec $ns curl -s http://198.18.0.1:8000/        # through the L4 proxy to nginx
+  ip netns exec $ns curl -si http://198.18.0.1/            # flowgate's own HTTP server
+  ip netns exec $ns curl -s http://198.18.0.1/10M.bin | sha256sum; sha256sum $demo/www/10M.bin
+  ip netns exec $ns wrk -t1 -c32 -d10s http://198.18.0.1/  # load through the HTTP app
   ip netns exec $ns nc -zv 198.18.0.1 9999                 # closed TCP port: refused
   $flowgate stats --instance demo-$LAB_NAME                # every counter, frame accounting
   ip netns exec $ns tcpdump -n -e -i $peer_if             # watch it all
