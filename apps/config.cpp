@@ -123,21 +123,6 @@ std::string other_host_problem(const wire::Ipv4Cidr& subnet, wire::Ipv4Address a
   return "is the broadcast address of " + net;
 }
 
-std::string_view app_name(AppKind app) {
-  switch (app) {
-    case AppKind::echo:
-      return "echo";
-    case AppKind::discard:
-      return "discard";
-    case AppKind::chargen:
-      return "chargen";
-    case AppKind::proxy:
-      return "proxy";
-    case AppKind::http:
-      return "http";
-  }
-  return "?";
-}
 
 std::string mac_problem(const wire::MacAddress& mac) {
   if (mac.is_zero()) return "is all zeros";
@@ -1537,6 +1522,22 @@ void Parser::check_tcp() {
 }
 
 }  // namespace
+
+std::string_view app_name(AppKind app) {
+  switch (app) {
+    case AppKind::echo:
+      return "echo";
+    case AppKind::discard:
+      return "discard";
+    case AppKind::chargen:
+      return "chargen";
+    case AppKind::proxy:
+      return "proxy";
+    case AppKind::http:
+      return "http";
+  }
+  return "?";
+}
 
 std::string ConfigError::to_string() const {
   std::string out = file;

@@ -28,6 +28,9 @@ enum class XdpMode : uint8_t { native, skb };
 enum class ListenerProtocol : uint8_t { tcp, udp };
 enum class AppKind : uint8_t { echo, discard, chargen, proxy, http };
 
+// The app's name as the file writes it (`listeners[].app`).
+std::string_view app_name(AppKind app);
+
 struct ChargenSettings {
   uint64_t bytes = 1024 * 1024;  // sent on each connection, then the connection is closed
 };

@@ -25,21 +25,6 @@ std::string protocol_name(ListenerProtocol p) {
   return p == ListenerProtocol::tcp ? "tcp" : "udp";
 }
 
-std::string app_name(AppKind a) {
-  switch (a) {
-    case AppKind::echo:
-      return "echo";
-    case AppKind::discard:
-      return "discard";
-    case AppKind::chargen:
-      return "chargen";
-    case AppKind::proxy:
-      return "proxy";
-    case AppKind::http:
-      return "http";
-  }
-  return "?";
-}
 
 }  // namespace
 
@@ -147,7 +132,7 @@ int check_config_command(const std::string& path, std::FILE* out, std::FILE* err
     for (size_t i = 0; i < config.listeners.size(); ++i) {
       const ListenerConfig& l = config.listeners[i];
       if (i > 0) summary += ", ";
-      summary += protocol_name(l.protocol) + "/" + std::to_string(l.port) + " " + app_name(l.app);
+      summary += protocol_name(l.protocol) + "/" + std::to_string(l.port) + " " + std::string(app_name(l.app));
     }
     summary += ")";
   }

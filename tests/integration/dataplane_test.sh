@@ -29,7 +29,6 @@ flowgate=${1:-}
 mode=${2:-}
 workers=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
-lab_sh=$here/../../deploy/lab/lab.sh
 readonly GW_IP=198.18.0.1
 readonly BIG=$((64 * 1024 * 1024))
 readonly CLOSED_PORT=9999
@@ -45,27 +44,11 @@ failures=()
 source "$here/lib.sh"
 require_root_and_tools ip ethtool nc tcpdump timeout sha256sum arping ping perl setsid
 
-work=$(mktemp -d /tmp/flowgate-dataplane.XXXXXX)
-lab_name=fgd$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-instance=$lab_name
-fg_pid=""
+begin_lab_test dataplane
 tcpdump_pid=""
-lab_up=0
-
-cleanup() {
-  local rc=$?
-  if [[ -n $fg_pid ]]; then
-    kill -TERM "$fg_pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
-  fi
+extra_cleanup() {
   stop_pid "$tcpdump_pid" TERM 5 || true
-  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
-  rm -f /dev/shm/"flowgate.$instance"
-  rm -f "$work"/big.* "$work"/*.out.big
-  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 write_config() {  # write_config FILE [EXTRA YAML]
   cat >"$1" <<EOF
@@ -120,18 +103,12 @@ big_transfers() {
   fi
 }
 
-log "mode $mode, $workers worker(s); building lab $lab_name"
+log "mode $mode, $workers worker(s)"
 # Natively, one RX queue per worker (an AF_XDP socket on each, on one UMEM); generic XDP on
 # veth reports every frame on queue 0, so one queue there.
 queues=1
 [[ $mode == native ]] && queues=$workers
-if ! lab_env=$("$lab_sh" up "$lab_name" "$queues" 2>"$work/lab.err"); then
-  cat "$work/lab.err" >&2
-  echo "FAIL: lab.sh up $lab_name failed" >&2
-  exit 1
-fi
-lab_up=1
-eval "$lab_env"
+lab_up_or_exit "$queues"
 head -c "$BIG" /dev/urandom >"$work/big.in"
 chargen_sha=$(chargen_pattern "$BIG" | sha256sum | cut -d' ' -f1)
 

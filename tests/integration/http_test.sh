@@ -26,7 +26,6 @@ flowgate=${1:-}
 mode=${2:-native}
 workers=${3:-2}
 here=$(cd "$(dirname "$0")" && pwd)
-lab_sh=$here/../../deploy/lab/lab.sh
 readonly GW_IP=198.18.0.1
 readonly FIXED_BODY="hello from flowgate"
 readonly BIG=$((10 * 1024 * 1024))
@@ -42,29 +41,13 @@ failures=()
 source "$here/lib.sh"
 require_root_and_tools ip ethtool curl wrk ab nc timeout sha256sum setsid awk
 
-work=$(mktemp -d /tmp/flowgate-http-test.XXXXXX)
+begin_lab_test http
 # The document root and, beside it, a file no request may reach.
 site=$(mktemp -d /tmp/flowgate-http.XXXXXX)
 root=$site/www
-lab_name=fgh$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-instance=$lab_name
-fg_pid=""
-lab_up=0
-
-cleanup() {
-  local rc=$?
-  if [[ -n $fg_pid ]]; then
-    kill -TERM "$fg_pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
-  fi
-  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
-  rm -f /dev/shm/"flowgate.$instance"
+extra_cleanup() {
   rm -rf "$site"
-  rm -f "$work"/big.*
-  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- The site ----------------------------------------------------------------------------
 mkdir -p "$root/sub"
@@ -80,16 +63,10 @@ find "$site" -type f -exec chmod 644 {} +
 big_sha=$(sha256sum <"$root/big.bin" | cut -d' ' -f1)
 
 # --- The lab and the gateway ---------------------------------------------------------------
-log "mode $mode, $workers worker(s); building lab $lab_name"
+log "mode $mode, $workers worker(s)"
 queues=1
 [[ $mode == native ]] && queues=$workers
-if ! lab_env=$("$lab_sh" up "$lab_name" "$queues" 2>"$work/lab.err"); then
-  cat "$work/lab.err" >&2
-  echo "FAIL: lab.sh up $lab_name failed" >&2
-  exit 1
-fi
-lab_up=1
-eval "$lab_env"
+lab_up_or_exit "$queues"
 
 cat >"$work/flowgate.yaml" <<EOF
 instance: $instance

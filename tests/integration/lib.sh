@@ -1,6 +1,9 @@
 # Helpers shared by the integration test scripts (sourced, not run). The caller sets
-# `flowgate` (the binary), `started` (date +%s), `work` (its temporary directory, where the
-# logs and stats.txt go), `failures=()` and, once the lab is up, LAB_NETNS.
+# `flowgate` (the binary), `started` (date +%s) and `failures=()`, then calls
+# begin_lab_test, which sets `work` (its temporary directory, where the logs and stats.txt
+# go), `lab_name` and `instance`, and lab_up_or_exit, which sets the LAB_* names.
+
+lab_sh=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy/lab" && pwd)/lab.sh
 
 log() { echo "[$(($(date +%s) - started))s] $*"; }
 pass() { log "ok: $*"; }
@@ -61,6 +64,46 @@ wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it 
     sleep 0.1
   done
   return 1
+}
+
+# --- The lab -------------------------------------------------------------------------
+# begin_lab_test TAG: a work directory /tmp/flowgate-TAG.*, a lab and instance name unique to
+# this run (fg + the tag's first letter + 6 random hex digits), and a cleanup on exit: stop
+# the gateway, call the script's own extra_cleanup if it defines one, remove the lab and the
+# segment, delete the large files, and keep the logs of a failed run.
+begin_lab_test() {
+  work=$(mktemp -d "/tmp/flowgate-$1.XXXXXX")
+  lab_name=fg${1:0:1}$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  instance=$lab_name
+  fg_pid=""
+  lab_is_up=0
+  trap end_lab_test EXIT
+  trap 'exit 130' INT TERM
+}
+
+end_lab_test() {
+  local rc=$?
+  if [[ -n $fg_pid ]]; then
+    kill -TERM "$fg_pid" 2>/dev/null
+    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
+  fi
+  declare -F extra_cleanup >/dev/null && extra_cleanup
+  if ((lab_is_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
+  rm -f /dev/shm/"flowgate.$instance"
+  rm -f "$work"/*.big "$work"/big.*
+  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
+}
+
+lab_up_or_exit() {  # lab_up_or_exit [QUEUES]: builds the lab and sets the LAB_* names
+  local lab_env
+  log "building lab $lab_name"
+  if ! lab_env=$("$lab_sh" up "$lab_name" "${1:-1}" 2>"$work/lab.err"); then
+    cat "$work/lab.err" >&2
+    echo "FAIL: lab.sh up $lab_name failed" >&2
+    exit 1
+  fi
+  lab_is_up=1
+  eval "$lab_env"
 }
 
 # --- The gateway ----------------------------------------------------------------------

@@ -15,7 +15,6 @@ set -uo pipefail
 
 flowgate=${1:-}
 here=$(cd "$(dirname "$0")" && pwd)
-lab_sh=$here/../../deploy/lab/lab.sh
 readonly GW_IP=198.18.0.1
 if [[ -z $flowgate || ! -x $flowgate ]]; then
   echo "usage: $0 PATH/TO/flowgate" >&2
@@ -27,24 +26,7 @@ failures=()
 source "$here/lib.sh"
 require_root_and_tools ip ethtool nc ping timeout setsid
 
-work=$(mktemp -d /tmp/flowgate-lifecycle.XXXXXX)
-lab_name=fgl$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-instance=$lab_name
-fg_pid=""
-lab_up=0
-
-cleanup() {
-  local rc=$?
-  if [[ -n $fg_pid ]]; then
-    kill -TERM "$fg_pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
-  fi
-  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
-  rm -f /dev/shm/"flowgate.$instance"
-  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+begin_lab_test lifecycle
 
 # The processes of our gateway: the supervisor and its children.
 gateway_pids() {
@@ -53,12 +35,7 @@ gateway_pids() {
   pgrep -P "$fg_pid"
 }
 
-lab_env=$("$lab_sh" up "$lab_name" 2>"$work/lab.err") || {
-  cat "$work/lab.err" >&2
-  exit 1
-}
-lab_up=1
-eval "$lab_env"
+lab_up_or_exit
 write_config() {  # write_config FILE WORKERS
   cat >"$1" <<EOF
 instance: $instance

@@ -28,7 +28,6 @@ set -uo pipefail
 flowgate=${1:-}
 workers=${2:-2}
 here=$(cd "$(dirname "$0")" && pwd)
-lab_sh=$here/../../deploy/lab/lab.sh
 readonly GW_IP=198.18.0.1
 readonly BACKENDS=(11 12 13 14)
 readonly CLIENTS=64 # 198.18.0.100 ..
@@ -45,27 +44,12 @@ failures=()
 source "$here/lib.sh"
 require_root_and_tools ip ethtool timeout sha256sum setsid nginx ab wrk curl awk
 
-work=$(mktemp -d /tmp/flowgate-proxy.XXXXXX)
-lab_name=fgp$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-instance=$lab_name
-fg_pid=""
-lab_up=0
+begin_lab_test proxy
 declare -A nginx_pid=()
-
-cleanup() {
-  local rc=$? b
-  if [[ -n $fg_pid ]]; then
-    kill -TERM "$fg_pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
-  fi
+extra_cleanup() {
   for b in "${!nginx_pid[@]}"; do stop_pid "${nginx_pid[$b]}" TERM 5 || true; done
-  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
-  rm -f /dev/shm/"flowgate.$instance"
   rm -f "$work"/www/big.bin "$work"/*.big
-  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 ms_now() { date +%s%3N; }
 
@@ -150,14 +134,8 @@ sighup_and_wait() {  # sighup_and_wait WHAT: SIGHUP, wait for "applied"
 }
 
 # -------------------------------------------------------------------------------------------
-log "$workers worker(s); building lab $lab_name"
-if ! lab_env=$("$lab_sh" up "$lab_name" "$workers" 2>"$work/lab.err"); then
-  cat "$work/lab.err" >&2
-  echo "FAIL: lab.sh up $lab_name failed" >&2
-  exit 1
-fi
-lab_up=1
-eval "$lab_env"
+log "$workers worker(s)"
+lab_up_or_exit "$workers"
 for b in "${BACKENDS[@]}"; do ip -n "$LAB_NETNS" addr add "198.18.0.$b/24" dev "$LAB_PEER_IF"; done
 for ((i = 0; i < CLIENTS; i++)); do
   ip -n "$LAB_NETNS" addr add "198.18.0.$((100 + i))/24" dev "$LAB_PEER_IF"

@@ -14,7 +14,6 @@ set -uo pipefail
 
 flowgate=${1:-}
 here=$(cd "$(dirname "$0")" && pwd)
-lab_sh=$here/../../deploy/lab/lab.sh
 readonly GW_IP=198.18.0.1
 readonly STREAMS=12
 if [[ -z $flowgate || ! -x $flowgate ]]; then
@@ -27,34 +26,13 @@ failures=()
 source "$here/lib.sh"
 require_root_and_tools ip ethtool nc timeout sha256sum setsid
 
-work=$(mktemp -d /tmp/flowgate-restart.XXXXXX)
-lab_name=fgr$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-instance=$lab_name
-fg_pid=""
-lab_up=0
+begin_lab_test restart
 stream_pids=()
-
-cleanup() {
-  local rc=$? p
+extra_cleanup() {
   for p in "${stream_pids[@]}"; do kill "$p" 2>/dev/null; done
-  if [[ -n $fg_pid ]]; then
-    kill -TERM "$fg_pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $fg_pid 2>/dev/null" || kill -KILL -- "-$fg_pid" 2>/dev/null
-  fi
-  if ((lab_up)); then "$lab_sh" down "$lab_name" >/dev/null 2>&1 || true; fi
-  rm -f /dev/shm/"flowgate.$instance"
-  if ((rc == 0)); then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-log "building lab $lab_name"
-lab_env=$("$lab_sh" up "$lab_name" 2>"$work/lab.err") || {
-  cat "$work/lab.err" >&2
-  exit 1
-}
-lab_up=1
-eval "$lab_env"
+lab_up_or_exit
 cat >"$work/flowgate.yaml" <<EOF
 instance: $instance
 interface: $LAB_GATEWAY_IF
