@@ -32,12 +32,17 @@
 namespace flowgate::shm {
 
 inline constexpr uint64_t kMagic = 0x45544147574f4c46;  // "FLOWGATE" in memory order (x86)
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kMaxWorkers = 64;
 inline constexpr size_t kPageSize = 4096;
 inline constexpr size_t kInstanceNameCapacity = 40;
 inline constexpr size_t kIoMetricsBytes = 16 * 1024;
 inline constexpr size_t kWorkerMetricsBytes = 16 * 1024;
+// Per worker: the applications' labelled metrics (HTTP requests by code, per-backend
+// gauges, histograms: monitoring/app_metrics.hpp), and the connection table a worker
+// publishes when `flowgate ss` asks for it (monitoring/connection_snapshot.hpp).
+inline constexpr size_t kAppMetricsBytes = 128 * 1024;
+inline constexpr size_t kConnectionSnapshotBytes = 1024 * 1024;
 
 // What the creator chooses; everything else follows from it.
 struct SegmentParams {
@@ -144,6 +149,8 @@ struct alignas(kCacheLine) WorkerControl {
 struct alignas(kPageSize) WorkerBlock {
   WorkerControl control;
   alignas(kPageSize) std::byte metrics[kWorkerMetricsBytes] = {};
+  alignas(kPageSize) std::byte app_metrics[kAppMetricsBytes] = {};
+  alignas(kPageSize) std::byte connection_snapshot[kConnectionSnapshotBytes] = {};
   // The rings follow at SegmentLayout::ring_offsets.
 };
 
