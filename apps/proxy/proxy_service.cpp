@@ -16,6 +16,10 @@ namespace flowgate::proxy {
 
 namespace {
 
+// Session::client_events / backend_events value for a socket not in the epoll set (no real
+// interest mask has every bit set).
+constexpr uint32_t kOutOfEpollSet = ~0u;
+
 // One read's worth: what a direction may hold beyond the sockets' own buffers.
 constexpr size_t kChunk = 16 * 1024;
 constexpr int kMaxEvents = 64;
@@ -418,16 +422,28 @@ void ProxyService::update_interest(Session& s) {
       (!s.up.eof && !s.up.has_pending() ? EPOLLIN : 0u) | (s.down.has_pending() ? EPOLLOUT : 0u);
   const uint32_t backend_wanted =
       (!s.down.eof && !s.down.has_pending() ? EPOLLIN : 0u) | (s.up.has_pending() ? EPOLLOUT : 0u);
-  watch(s.client_fd, s.client_events, client_wanted);
-  watch(s.backend_fd, s.backend_events, backend_wanted);
+  // A side finished both ways (its FIN read, ours sent) while the other still drains leaves
+  // the epoll set: EPOLLHUP is reported whatever the interest (as on Linux), so it would
+  // otherwise wake every round for nothing until the other side is done.
+  const bool client_done = s.up.eof && s.down.shut;
+  const bool backend_done = s.down.eof && s.up.shut;
+  watch(s.client_fd, s.client_events,
+        client_done && client_wanted == 0 ? kOutOfEpollSet : client_wanted);
+  watch(s.backend_fd, s.backend_events,
+        backend_done && backend_wanted == 0 ? kOutOfEpollSet : backend_wanted);
 }
 
 void ProxyService::watch(int fd, uint32_t& current, uint32_t wanted) {
   if (current == wanted) return;
+  if (wanted == kOutOfEpollSet) {
+    if (fg_epoll_ctl(stack_, epoll_fd_, EPOLL_CTL_DEL, fd, nullptr) == 0) current = wanted;
+    return;
+  }
   epoll_event ev{};
   ev.events = wanted;
   ev.data.fd = fd;
-  if (fg_epoll_ctl(stack_, epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0) current = wanted;
+  const int op = current == kOutOfEpollSet ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+  if (fg_epoll_ctl(stack_, epoll_fd_, op, fd, &ev) == 0) current = wanted;
 }
 
 void ProxyService::abort_socket(int fd) {
