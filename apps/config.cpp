@@ -123,7 +123,6 @@ std::string other_host_problem(const wire::Ipv4Cidr& subnet, wire::Ipv4Address a
   return "is the broadcast address of " + net;
 }
 
-
 std::string mac_problem(const wire::MacAddress& mac) {
   if (mac.is_zero()) return "is all zeros";
   if (mac.is_broadcast()) return "is the broadcast address";
@@ -225,6 +224,7 @@ class Parser {
   void read_backend(const Value& v, PoolConfig& pool, const std::string& pool_path);
   void read_testing(const Value& v);
   void read_fault_injection(const Value& v);
+  void read_management(const Value& v);
 
   // Checks across keys, after the pass.
   void check_addresses();
@@ -654,6 +654,7 @@ void Parser::read_root(const Value& root) {
           {"listeners", [&](const Value& v) { read_listeners(v); }},
           {"testing", [&](const Value& v) { read_testing(v); }},
           {"pools", [&](const Value& v) { read_pools(v); }},
+          {"management", [&](const Value& v) { read_management(v); }},
       });
   if (!seen) return;
   require(root, *seen, "interface", "the network interface to serve, like `interface: eth1`");
@@ -1330,6 +1331,43 @@ void Parser::read_backend(const Value& v, PoolConfig& pool, const std::string& p
 
 // Test-only settings. Nothing here belongs in production: the fault injector exists because
 // this kernel has no netem, so integration tests make their own loss and reordering.
+// `management: off`, or `management: {address: HOST:PORT}` (an empty map keeps the default).
+void Parser::read_management(const Value& v) {
+  constexpr std::string_view what = "off, or a map with address, like {address: 127.0.0.1:9180}";
+  if (v.node.IsScalar()) {
+    if (v.node.Scalar() != "off") return expected(v, what);
+    config_.management.reset();
+    return;
+  }
+  ManagementConfig m;
+  const auto seen = read_map(
+      v, what,
+      {
+          {"address",
+           [&](const Value& x) {
+             constexpr std::string_view address_what =
+                 "an IPv4 address and port like 127.0.0.1:9180 (0.0.0.0 for every address)";
+             const auto s = scalar(x, address_what);
+             if (!s) return;
+             const size_t colon = s->rfind(':');
+             if (colon == std::string::npos) {
+               return expected(x, address_what, "the port is missing");
+             }
+             const auto ip = wire::Ipv4Address::parse(std::string_view(*s).substr(0, colon));
+             const auto port =
+                 config_rules::parse_decimal(std::string_view(*s).substr(colon + 1), 1, 65535);
+             if (!ip || !port) return expected(x, address_what);
+             if (ip->is_multicast() || ip->is_limited_broadcast()) {
+               return error(x, "must be an address of this host, but " + quoted(*s) +
+                                   " is a multicast or broadcast address");
+             }
+             m.address = *ip;
+             m.port = static_cast<uint16_t>(*port);
+           }},
+      });
+  if (seen) config_.management = m;
+}
+
 void Parser::read_testing(const Value& v) {
   read_map(v, "a map with fault_injection",
            {{"fault_injection", [&](const Value& x) { read_fault_injection(x); }}});
@@ -1384,6 +1422,15 @@ void Parser::check_addresses() {
             "must be another host of our subnet, but " + n.neighbour.ip.to_string() + " " +
                 other_host_problem(subnet, n.neighbour.ip) + address_at);
     }
+  }
+  // The management socket is the kernel's, and the kernel must not have our address (it
+  // would answer ARP and ping for it beside us), so binding to it could only fail at start.
+  if (config_.management && config_.management->address == subnet.address &&
+      ok("management.address")) {
+    error(key_line("management.address"), "management.address",
+          "must be an address the kernel has (the endpoint is a kernel socket), but " +
+              config_.management->address.to_string() + " is flowgate's own" + address_at +
+              "; use 127.0.0.1 or another address of this host");
   }
 }
 

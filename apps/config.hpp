@@ -118,6 +118,16 @@ struct FaultInjectionConfig {
   bool on_transmit = true;  // frames from the workers to the link
 };
 
+// The management endpoint (`management:`): /metrics, /healthz and /readyz, served by the
+// supervisor on a kernel socket (not through flowgate's own stack). Loopback by default:
+// /metrics has no authentication.
+struct ManagementConfig {
+  wire::Ipv4Address address = wire::Ipv4Address::from_octets(127, 0, 0, 1);
+  uint16_t port = 9180;
+
+  std::string to_string() const { return address.to_string() + ":" + std::to_string(port); }
+};
+
 struct GatewayConfig {
   std::string source;  // the file it came from ("<string>" when parsed from text)
 
@@ -156,6 +166,9 @@ struct GatewayConfig {
   std::vector<PoolConfig> pools;
 
   std::optional<FaultInjectionConfig> fault_injection;
+
+  // nullopt: `management: off`, no endpoint at all.
+  std::optional<ManagementConfig> management = ManagementConfig{};
 
   // Where each key was set: dotted path ("tcp.rto_min", "listeners[1]", "listeners[1].port")
   // to its 1-based line. Checks made after loading (against the interface at start-up, on a

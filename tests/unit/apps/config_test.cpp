@@ -101,6 +101,8 @@ TEST(ConfigExamples, FullExampleParsesAndStatesTheDefaults) {
   EXPECT_EQ(c.umem_frames, defaults.umem_frames);
   EXPECT_EQ(c.frame_size, defaults.frame_size);
   EXPECT_EQ(c.ring_size, defaults.ring_size);
+  ASSERT_TRUE(c.management);
+  EXPECT_EQ(c.management->to_string(), defaults.management->to_string());
   const tcp::TcpConfig t;
   EXPECT_EQ(c.tcp.send_buffer, t.send_buffer);
   EXPECT_EQ(c.tcp.receive_buffer, t.receive_buffer);
@@ -190,6 +192,8 @@ TEST(ConfigExamples, MinimalExampleParsesWithAllDefaults) {
   EXPECT_TRUE(c.tcp.cubic);
   EXPECT_TRUE(c.listeners.empty());
   EXPECT_FALSE(c.fault_injection);
+  ASSERT_TRUE(c.management);
+  EXPECT_EQ(c.management->to_string(), "127.0.0.1:9180");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1067,6 +1071,50 @@ TEST(ConfigRules, NumbersNamesAndAddresses) {
   EXPECT_FALSE(is_other_host(subnet, ip("198.18.0.0")));
   EXPECT_FALSE(is_other_host(subnet, ip("198.18.0.255")));
   EXPECT_FALSE(is_other_host(subnet, ip("198.18.1.1")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The management endpoint (`management:`).
+
+TEST(ConfigManagement, DefaultOffAndAnAddress) {
+  EXPECT_EQ(parse_ok(kBase).management->to_string(), "127.0.0.1:9180");
+  EXPECT_EQ(parse_ok(kBase + "management:\n").management->to_string(), "127.0.0.1:9180");
+  EXPECT_EQ(parse_ok(kBase + "management: {}\n").management->to_string(), "127.0.0.1:9180");
+  EXPECT_FALSE(parse_ok(kBase + "management: off\n").management);
+  const GatewayConfig c = parse_ok(kBase + "management:\n  address: 0.0.0.0:9100\n");
+  ASSERT_TRUE(c.management);
+  EXPECT_EQ(c.management->address, wire::Ipv4Address::any());
+  EXPECT_EQ(c.management->port, 9100);
+  EXPECT_EQ(c.line_of("management.address"), 4);
+}
+
+TEST(ConfigManagement, EachMistakeGivesOneErrorAtItsLine) {
+  const std::vector<BrokenCase> cases = {
+      {"a word other than off", kBase + "management: on\n", 3, "management",
+       "must be off, or a map with address, like {address: 127.0.0.1:9180}, got 'on'"},
+      {"a list", kBase + "management: [127.0.0.1:9180]\n", 3, "management",
+       "must be off, or a map with address"},
+      {"no port", kBase + "management:\n  address: 127.0.0.1\n", 4, "management.address",
+       "(the port is missing)"},
+      {"port 0", kBase + "management:\n  address: 127.0.0.1:0\n", 4, "management.address",
+       "must be an IPv4 address and port like 127.0.0.1:9180"},
+      {"a host name", kBase + "management:\n  address: localhost:9180\n", 4, "management.address",
+       "got 'localhost:9180'"},
+      {"a multicast address", kBase + "management:\n  address: 224.0.0.1:9180\n", 4,
+       "management.address", "is a multicast or broadcast address"},
+      {"a misspelt key", kBase + "management:\n  adress: 127.0.0.1:9180\n", 4, "management.adress",
+       "did you mean 'address'?"},
+      {"the gateway's own address", kBase + "management:\n  address: 198.18.0.1:9180\n", 4,
+       "management.address", "198.18.0.1 is flowgate's own (address, line 2)"},
+  };
+  for (const BrokenCase& c : cases) {
+    SCOPED_TRACE(std::string(c.what) + ":\n" + c.text);
+    const std::vector<ConfigError> errors = parse_errors(c.text);
+    ASSERT_EQ(errors.size(), 1u) << describe(errors);
+    EXPECT_EQ(errors[0].line, c.line) << errors[0].to_string();
+    EXPECT_EQ(errors[0].key, c.key) << errors[0].to_string();
+    EXPECT_NE(errors[0].reason.find(c.reason), std::string::npos) << errors[0].to_string();
+  }
 }
 
 }  // namespace
