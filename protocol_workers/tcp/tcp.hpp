@@ -120,6 +120,31 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   const Connection* find(const FourTuple& t) const;
   const TimeWaitRecord* find_time_wait(const FourTuple& t) const;
 
+  // Read-only walks for the monitoring tools (`flowgate ss` through
+  // monitoring/connection_snapshot): O(connections), so only when a tool asks, never on the
+  // packet path. Each visitor returns false to stop the walk. The order is the tables' own.
+  template <typename Visit>  // bool(const Connection&)
+  void visit_connections(Visit&& visit) const {
+    for (const auto& [id, entry] : entries_) {
+      if (!visit(*entry.conn)) return;
+    }
+  }
+  template <typename Visit>  // bool(const FourTuple&, const TimeWaitRecord&)
+  void visit_time_wait(Visit&& visit) const {
+    for (const auto& [tuple, record] : time_wait_) {
+      if (!visit(tuple, record)) return;
+    }
+  }
+  template <typename Visit>  // bool(const Listener&)
+  void visit_listeners(Visit&& visit) const {
+    for (const auto& [port, socket_id] : listeners_) {
+      const auto it = sockets_.find(socket_id);
+      if (it == sockets_.end() || !it->second.listener) continue;
+      if (!visit(*it->second.listener)) return;
+    }
+  }
+  size_t listener_count() const { return listeners_.size(); }
+
  private:
   struct Entry {
     std::unique_ptr<Connection> conn;
