@@ -28,6 +28,7 @@
 #include "apps/http/listener_options.hpp"
 #include "apps/proxy/proxy_service.hpp"
 #include "apps/tcp_service.hpp"
+#include "monitoring/connection_snapshot.hpp"
 #include "monitoring/metrics_catalog.hpp"
 #include "shm/segment.hpp"
 #include "stack/clock.hpp"
@@ -170,10 +171,13 @@ int run_worker_command(const ChildOptions& options) {
     return 1;
   };
 
-  // SIGTERM starts a drain: read from a descriptor in the loop's poll set.
+  // SIGTERM starts a drain: read from a descriptor in the loop's poll set. SIGUSR1 is a
+  // tool's request (`flowgate ss`) and only wakes the loop; blocked from here on, so that
+  // its default action (terminate) never applies once our pid is published.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGUSR1);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   const int signal_fd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   if (signal_fd < 0) return fail(std::string("signalfd: ") + std::strerror(errno));
@@ -229,6 +233,14 @@ int run_worker_command(const ChildOptions& options) {
   loop.wake_fd = options.wake_fd;
   loop.signal_fd = signal_fd;
   loop.drain_timeout = config.drain_timeout;
+  // `flowgate ss` asks for the connection table through the worker's snapshot area.
+  ConnectionSnapshotArea snapshot = ConnectionSnapshotArea::of_worker(*segment, options.index);
+  const int32_t pid = ::getpid();
+  loop.answer_tools = [&snapshot, pid](Stack& s) {
+    if (!snapshot.requested()) return false;
+    snapshot.answer(s.tcp(), s.clock().now(), pid);
+    return true;
+  };
   return run_worker_loop(plane, stack, *apps, clock, loop);
 }
 

@@ -1,6 +1,7 @@
 #include "worker/worker.hpp"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -209,6 +210,7 @@ int run_worker_loop(WorkerDataPlane& plane, Stack& stack, WorkerApps& apps, cons
   uint32_t config_generation = plane.segment().config_generation();
   for (;;) {
     bool worked = false;
+    if (options.answer_tools && options.answer_tools(stack)) worked = true;
     // A reload costs one shared load per round to notice; the supervisor wakes us for it.
     if (const uint32_t g = plane.segment().config_generation(); g != config_generation) {
       config_generation = g;
@@ -260,7 +262,10 @@ int run_worker_loop(WorkerDataPlane& plane, Stack& stack, WorkerApps& apps, cons
     if (rc > 0 && (fds[0].revents & POLLIN) != 0) shm::drain_eventfd(options.wake_fd);
     if (rc > 0 && options.signal_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
       signalfd_siginfo info{};
-      if (::read(options.signal_fd, &info, sizeof info) == sizeof info && !draining) {
+      // Every pending signal (the descriptor is non-blocking): SIGUSR1 needs nothing here,
+      // answer_tools runs at the top of the next round; any other starts the drain.
+      while (::read(options.signal_fd, &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGUSR1 || draining) continue;
         draining = true;
         drain_deadline = clock.now() + options.drain_timeout;
         apps.stop_accepting();

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -162,9 +163,16 @@ class WorkerApps {
 };
 
 struct WorkerLoopOptions {
-  int wake_fd = -1;    // our eventfd: the I/O process writes it when we sleep
-  int signal_fd = -1;  // signalfd for SIGTERM/SIGINT: start draining
+  int wake_fd = -1;  // our eventfd: the I/O process writes it when we sleep
+  // signalfd for SIGTERM/SIGINT (start draining) and SIGUSR1 (a tool asked something of
+  // us: it only wakes the loop, which then calls answer_tools).
+  int signal_fd = -1;
   Duration drain_timeout = std::chrono::seconds(5);
+  // Called with the stack at the start of every round: answers what the tools asked
+  // (`flowgate ss`'s connection snapshot, monitoring/connection_snapshot.hpp). It must cost
+  // next to nothing when nothing was asked (it is polled, since signals merge and a busy
+  // loop does not read the signalfd); returns true when it did some work.
+  std::function<bool(Stack&)> answer_tools;
 };
 
 // Runs until a drain finishes (all connections done, or the drain timeout). Returns the
