@@ -8,6 +8,8 @@
 
 #include "apps/commands.hpp"
 #include "apps/config.hpp"
+#include "monitoring/connection_snapshot.hpp"
+#include "shm/layout.hpp"
 
 namespace flowgate {
 namespace {
@@ -27,6 +29,10 @@ Commands:
   check --config FILE   validate a configuration file and print every error
   stats [--instance NAME]
                         print every counter of a running gateway and its frame accounting
+  ss [--instance NAME] [--worker K] [--state STATE] [-n]
+                        list every TCP connection of a running gateway, like `ss -tni`
+  top [--instance NAME] [--interval SECONDS] [--iterations N]
+                        live per-worker rates: frames, Mbit/s, connections, drops
   help [COMMAND]        this text, or a command's
 
 Options:
@@ -74,6 +80,53 @@ Prints every counter of the running gateway instance NAME (default: "default") a
 then each worker's state, pid and restarts, and the frame accounting (frames.free +
 frames.in_flight + frames.held = frames.total; frames.balanced is 1 when every owner's count
 agrees with the frame tags). --frames prints only the accounting.
+)";
+
+constexpr std::string_view kSsUsage =
+    R"(Usage: flowgate ss [--instance NAME] [--worker K] [--state STATE] [-n]
+
+Lists every TCP connection of the running gateway instance NAME (default: "default"), as
+`ss -tni` does for the kernel: one line per connection (State, Recv-Q, Send-Q, local and
+peer address:port, the worker that owns it), then its TCP_INFO indented:
+  rtt:SRTT/RTTVAR (ms) rto (ms) mss rcvmss cwnd (segments) cwnd_bytes ssthresh
+  ssthresh_bytes retrans wscale:SND,RCV and the options in use (ts sack ecn)
+  send: acked in_flight sendable not_sendable snd_wnd   the send window's four zones
+  recv: read unread rcv_wnd out_of_order                 the receive side
+TIME-WAIT connections are the compact records TCP keeps (timer: time left); listeners
+show their accept queue, SYN queue and backlog.
+
+Each worker copies its connections into its area of the shared memory when asked (a
+request word and SIGUSR1; needs root), at most 9360 per worker: more are counted, not
+listed. A worker that is not running or does not answer within 2 s is reported on stderr
+(exit status 1) while the others' connections are still listed.
+
+Options:
+  --instance NAME   the gateway instance (default: "default")
+  --worker K        only worker K
+  --state STATE     only connections in STATE: established, syn-sent, syn-recv,
+                    fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack, closing,
+                    listen, or all (listeners included); default: all but listeners
+  -n, --numeric     ports as numbers, not service names
+)";
+
+constexpr std::string_view kTopUsage =
+    R"(Usage: flowgate top [--instance NAME] [--interval SECONDS] [--iterations N]
+
+Shows live rates of the running gateway instance NAME (default: "default"), from two
+samples of its counters each interval: per process (the I/O process, each worker, and the
+sum of the workers) its state, pid and restarts, frames in and out per second, Mbit/s in
+and out, TCP connections opened per second and established now, frames dropped per second
+and TCP segments retransmitted per second. Read from shared memory without disturbing the
+gateway.
+
+On a terminal the table is redrawn in place every interval until Ctrl-C. When standard
+output is not a terminal, or --iterations is given, each interval's table is printed
+after the previous one (plain text, a blank line between).
+
+Options:
+  --instance NAME       the gateway instance (default: "default")
+  --interval SECONDS    time between samples, 0.1 to 3600 (default: 1; fractions allowed)
+  --iterations N        stop after N tables
 )";
 
 // A bad argument: the message names it. Caught in flowgate_main, which adds the command.
@@ -131,6 +184,19 @@ uint64_t number(const std::string& option, const std::string& text, uint64_t max
   const auto v = config_rules::parse_decimal(text, 0, max);
   if (!v) bad(option + ": " + quoted(text) + " is not a number from 0 to " + std::to_string(max));
   return *v;
+}
+
+// A decimal number of seconds ("1", "0.5", "2.25") within [min, max].
+double seconds(const std::string& option, const std::string& text, double min, double max) {
+  double v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::fixed);
+  if (ec != std::errc() || ptr != end || !(v >= min && v <= max)) {
+    char range[64];
+    std::snprintf(range, sizeof range, " is not a number of seconds from %g to %g", min, max);
+    bad(option + ": " + quoted(text) + range);
+  }
+  return v;
 }
 
 int descriptor(const std::string& option, const std::string& text) {
@@ -212,6 +278,8 @@ std::optional<std::string_view> usage_of(std::string_view command) {
   if (command == "run") return kRunUsage;
   if (command == "check") return kCheckUsage;
   if (command == "stats") return kStatsUsage;
+  if (command == "ss") return kSsUsage;
+  if (command == "top") return kTopUsage;
   return std::nullopt;
 }
 
@@ -244,9 +312,61 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
     }
     return run_stats_command(instance, frames_only);
   }
+  if (command == "ss") {
+    OptionReader reader(args, 1);
+    SsOptions o;
+    while (!reader.done()) {
+      const std::string opt = reader.option();
+      if (opt == "-h" || opt == "--help") {
+        std::fputs(kSsUsage.data(), stdout);
+        return 0;
+      } else if (opt == "--instance") {
+        o.instance = reader.value(opt);
+      } else if (opt == "--worker") {
+        o.worker = static_cast<uint32_t>(number(opt, reader.value(opt), shm::kMaxWorkers - 1));
+      } else if (opt == "--state") {
+        const std::string v = reader.value(opt);
+        if (v == "all") {
+          o.all_states = true;
+        } else if (const auto state = parse_state_name(v)) {
+          o.state = static_cast<uint8_t>(*state);
+        } else {
+          bad(opt + ": " + quoted(v) + " is not a TCP state (established, time-wait, ...) or all");
+        }
+      } else if (opt == "-n" || opt == "--numeric") {
+        reader.no_value(opt);
+        o.numeric = true;
+      } else {
+        bad("unknown option " + quoted(opt));
+      }
+    }
+    return run_ss_command(o);
+  }
+  if (command == "top") {
+    OptionReader reader(args, 1);
+    TopOptions o;
+    while (!reader.done()) {
+      const std::string opt = reader.option();
+      if (opt == "-h" || opt == "--help") {
+        std::fputs(kTopUsage.data(), stdout);
+        return 0;
+      } else if (opt == "--instance") {
+        o.instance = reader.value(opt);
+      } else if (opt == "--interval") {
+        o.interval_seconds = seconds(opt, reader.value(opt), 0.1, 3600);
+      } else if (opt == "--iterations") {
+        o.iterations = number(opt, reader.value(opt), 1'000'000'000);
+        if (*o.iterations == 0) bad(opt + ": at least 1");
+      } else {
+        bad("unknown option " + quoted(opt));
+      }
+    }
+    return run_top_command(o);
+  }
   if (command == "io") return run_io_command(parse_child(args));
   if (command == "worker") return run_worker_command(parse_child(args));
-  return usage_error("", "unknown command " + quoted(command) + " (commands: run, check, stats)");
+  return usage_error(
+      "", "unknown command " + quoted(command) + " (commands: run, check, stats, ss, top)");
 }
 
 }  // namespace
@@ -275,8 +395,8 @@ int flowgate_main(const std::vector<std::string>& args) {
       std::fputs(usage->data(), stdout);
       return 0;
     }
-    return usage_error("",
-                       "no help for " + quoted(args[1]) + ": the commands are run, check, stats");
+    return usage_error(
+        "", "no help for " + quoted(args[1]) + ": the commands are run, check, stats, ss, top");
   }
   try {
     return dispatch(command, args);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,26 @@ int run_worker_command(const ChildOptions& options);
 // `flowgate stats [--instance NAME]`: every counter of a running gateway and its frame
 // accounting, read from the shared memory without disturbing it.
 int run_stats_command(const std::string& instance, bool frames_only);
+
+// `flowgate ss`: every TCP connection of a running gateway, like `ss -tni`, from the snapshot
+// each worker publishes on request (monitoring/connection_snapshot.hpp).
+struct SsOptions {
+  std::string instance = "default";
+  std::optional<uint32_t> worker;  // only this worker
+  // Only this state (a tcp::TcpState); unset: every state but LISTEN, as ss without -l.
+  std::optional<uint8_t> state;
+  bool all_states = false;  // --state all: listeners too
+  bool numeric = false;     // -n: ports as numbers, not service names
+};
+int run_ss_command(const SsOptions& options);
+
+// `flowgate top`: per-process rates from the counters, redrawn in place on a terminal, or
+// printed as plain snapshots (not a terminal, or --iterations given).
+struct TopOptions {
+  std::string instance = "default";
+  double interval_seconds = 1.0;
+  std::optional<uint64_t> iterations;
+};
+int run_top_command(const TopOptions& options);
 
 }  // namespace flowgate
