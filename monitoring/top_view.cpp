@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "monitoring/metrics_catalog.hpp"
+#include "tcp/tcp_types.hpp"
+#include "worker/worker.hpp"
 
 namespace flowgate {
 namespace {
@@ -47,7 +49,6 @@ void add_worker_counter(TopProcess& p, std::string_view group, std::string_view 
     c.drops += value;
     return;
   }
-  if (group == "gauge" && name == "tcp_connections_established") p.established = value;
   if (group != "event") return;
   if (name == "frames_received") c.frames_in = value;
   if (name == "frames_sent") c.frames_out = value;
@@ -55,6 +56,17 @@ void add_worker_counter(TopProcess& p, std::string_view group, std::string_view 
   if (name == "bytes_sent") c.bytes_out = value;
   if (name == "tcp_passive_opens" || name == "tcp_active_opens") c.opened += value;
   if (name == "tcp_retransmits_timeout" || name == "tcp_retransmits_fast") c.retransmits += value;
+}
+
+// Connections ESTABLISHED now: the worker's per-state gauge, in stacks whose counters keep
+// one (StackCounters::connections_in); unknown otherwise.
+template <typename Counters>
+std::optional<uint64_t> established_now(const Counters& counters) {
+  if constexpr (requires { counters.connections_in(tcp::TcpState::established); }) {
+    return counters.connections_in(tcp::TcpState::established);
+  } else {
+    return std::nullopt;
+  }
 }
 
 std::string rate(double v, int decimals) {
@@ -117,6 +129,7 @@ TopSample take_top_sample(const shm::Segment& segment, uint64_t now_ns) {
     w.state = shm::to_string(static_cast<shm::WorkerState>(c.state.load()));
     w.pid = c.pid.load(std::memory_order_relaxed);
     w.restarts = c.restarts.load(std::memory_order_relaxed);
+    w.established = established_now(worker_metrics(segment, k).stack);
   }
   visit_metrics(segment, [&](const MetricSample& m) {
     if (m.process == "io") {

@@ -8,6 +8,7 @@
 #include "monitoring/top_view.hpp"
 #include "rx_tx/io_process.hpp"
 #include "shm/segment.hpp"
+#include "tcp/tcp_types.hpp"
 #include "worker/worker.hpp"
 
 namespace flowgate {
@@ -155,6 +156,16 @@ TEST(TopSampleFromSegment, ReadsEveryProcess) {
   w1.stack.count(Event::tcp_retransmits_fast, 6);
   w1.stack.drop(DropReason::tcp_bad_checksum, 7);
   w1.stack.drop(DropReason::ipv4_not_for_us, 1);
+  // ESTAB comes from the per-state connection gauge, in stacks whose counters keep one.
+  const bool gauge = [](auto& stack) {
+    if constexpr (requires { stack.tcp_connection_entered(tcp::TcpState::established); }) {
+      stack.tcp_connection_entered(tcp::TcpState::established);
+      stack.tcp_connection_entered(tcp::TcpState::established);
+      return true;
+    } else {
+      return false;
+    }
+  }(w1.stack);
   shm::WorkerControl& c1 = segment->worker(1).control;
   c1.state.store(static_cast<uint32_t>(shm::WorkerState::running));
   c1.pid.store(654);
@@ -175,6 +186,7 @@ TEST(TopSampleFromSegment, ReadsEveryProcess) {
   EXPECT_EQ(s.workers[1].pid, 654);
   EXPECT_EQ(s.workers[1].restarts, 3u);
   EXPECT_EQ(s.workers[1].counters, counters(21, 22, 2300, 2400, 7, 8, 7));
+  EXPECT_EQ(s.workers[1].established, gauge ? std::optional<uint64_t>(2) : std::nullopt);
   segment.reset();
   shm::Segment::remove(instance);
 }
