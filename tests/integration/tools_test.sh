@@ -6,8 +6,10 @@
 #     80 from the peer, spread over both workers, each with plausible TCP_INFO
 #     (0 < rtt < 100 ms, cwnd >= 1 segment, receive window > 0); wrk sees no socket error;
 #   - `top --iterations 2 --interval 1` meanwhile: two tables, non-zero frame rates in and
-#     out for every worker;
+#     out for every worker; ESTAB, where the stack keeps that gauge, counts wrk's connections;
 #   - after wrk: no ESTABLISHED connection from the peer is left (gone or in TIME-WAIT);
+#   - requests with "Connection: close" (the gateway closes first): --state time-wait lists
+#     their TIME-WAIT records, each with its time left;
 #   - a stopped worker (SIGSTOP): ss reports it did not answer, within its 2 s bound, and
 #     still lists the other worker;
 #   - a worker killed twice (so the supervisor waits 1 s before its restart): ss reports it
@@ -31,7 +33,7 @@ started=$(date +%s)
 failures=()
 # shellcheck source=tests/integration/lib.sh
 source "$here/lib.sh"
-require_root_and_tools ip ethtool wrk timeout setsid awk
+require_root_and_tools ip ethtool wrk curl timeout setsid awk
 
 begin_lab_test ss-top
 wrk_pid=""
@@ -154,6 +156,13 @@ if [[ $top_rc -eq 0 ]] && ((tables == 2 && moving == 2)) && ! grep -q $'\e' "$wo
 else
   fail "top: status $top_rc, $tables tables, $moving workers with traffic: $(cat "$work/top.err")"
 fi
+# ESTAB (column 10) of the workers' sum, where the stack keeps the per-state gauge ('-' not).
+top_established=$(awk '$1 == "workers" { e = $10 } END { print e }' "$work/top.out")
+if [[ $top_established == - ]] || ((top_established >= CONNECTIONS)); then
+  pass "top's ESTAB for the workers: $top_established"
+else
+  fail "top's ESTAB for the workers is $top_established during wrk -c$CONNECTIONS"
+fi
 
 wait "$wrk_pid"
 wrk_rc=$?
@@ -183,6 +192,20 @@ if wait_for 10 no_established_left; then
   pass "after wrk: no ESTABLISHED connection left ($time_wait in TIME-WAIT, $others in other states)"
 else
   fail "after wrk: connections still ESTABLISHED: $(grep -c '^ESTAB' "$work/after.out")"
+fi
+
+# The gateway closes first after a "Connection: close" request: TIME-WAIT records, marked.
+for ((i = 0; i < 3; i++)); do
+  peer timeout 10 curl -s -o /dev/null -H 'Connection: close' "http://$GW_IP/"
+done
+ss_run time_wait --state time-wait
+tw=$(awk -v peer="$PEER_IP:" '$1 == "TIME-WAIT" && index($5, peer) == 1' "$work/time_wait.out" | wc -l)
+marked=$(grep -c $'^\t timer:(timewait,[0-9.]*s) compact record' "$work/time_wait.out")
+if [[ $ss_rc -eq 0 ]] && ((tw >= 3 && marked == tw)); then
+  pass "after 3 requests with Connection: close: $tw TIME-WAIT records, each with its time left"
+  grep -m 2 -A 1 '^TIME-WAIT' "$work/time_wait.out"
+else
+  fail "TIME-WAIT: status $ss_rc, $tw records, $marked with a timer: $(cat "$work/time_wait.out")"
 fi
 
 # --- A worker that does not answer -----------------------------------------------------------
