@@ -26,6 +26,7 @@ void Arp::start(Instant now) {
     e.mac = s.mac;
     table_[s.ip.value] = std::move(e);
   }
+  publish_entries();
   if (config_.arp.gratuitous_on_start) {
     // RFC 5227 section 3 announcement: a request with sender and target IP both ours, so
     // neighbours that cached an old MAC for our address update it.
@@ -128,9 +129,17 @@ void Arp::learn(Ipv4Address ip, NeighbourEntry& entry, const MacAddress& mac, In
 }
 
 void Arp::fail(Ipv4Address ip, NeighbourEntry& entry) {
+  // One failed resolution, however many packets waited for it (those count as drops). A
+  // reachable entry that expires unused is no failure: nothing needed it any more.
+  if (entry.state != NeighbourState::reachable) counters_.count(Event::arp_resolutions_failed);
   counters_.drop(DropReason::arp_resolution_timeout, entry.queue.size());
   queued_bytes_ -= entry.queued_bytes;
   table_.erase(ip.value);
+  publish_entries();
+}
+
+void Arp::publish_entries() {
+  counters_.set(StackGauge::arp_entries, table_.size());
 }
 
 void Arp::send_ipv4(Ipv4Address next_hop, PacketBuffer& packet, Instant now) {
@@ -200,7 +209,9 @@ NeighbourEntry* Arp::make_room_and_insert(Ipv4Address ip) {
     if (victim == table_.end()) return nullptr;
     table_.erase(victim);
   }
-  return &table_[ip.value];
+  NeighbourEntry* entry = &table_[ip.value];
+  publish_entries();
+  return entry;
 }
 
 // Advances one entry's timers: sends a due (re)request, reports whether the entry has failed

@@ -70,6 +70,8 @@ class Arp {
                     const wire::MacAddress& target_mac, wire::Ipv4Address target_ip);
   void learn(wire::Ipv4Address ip, NeighbourEntry& entry, const wire::MacAddress& mac, Instant now);
   void fail(wire::Ipv4Address ip, NeighbourEntry& entry);
+  // The arp_entries gauge follows the table's size after every insertion and removal.
+  void publish_entries();
   NeighbourEntry* make_room_and_insert(wire::Ipv4Address ip);
   void enqueue(NeighbourEntry& entry, const PacketBuffer& packet);
 

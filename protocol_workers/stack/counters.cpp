@@ -23,7 +23,18 @@ constexpr std::string_view kEventHelp[] = {
     FLOWGATE_EVENT_COUNTERS(FLOWGATE_HELP_ENTRY)
 #undef FLOWGATE_HELP_ENTRY
 };
+constexpr std::string_view kGaugeNames[] = {
+#define FLOWGATE_NAME_ENTRY(name, help) #name,
+    FLOWGATE_STACK_GAUGES(FLOWGATE_NAME_ENTRY)
+#undef FLOWGATE_NAME_ENTRY
+};
+constexpr std::string_view kGaugeHelp[] = {
+#define FLOWGATE_HELP_ENTRY(name, help) help,
+    FLOWGATE_STACK_GAUGES(FLOWGATE_HELP_ENTRY)
+#undef FLOWGATE_HELP_ENTRY
+};
 static_assert(std::size(kDropNames) == kDropReasonCount);
+static_assert(std::size(kGaugeNames) == kGaugeCount);
 static_assert(std::size(kEventNames) == kEventCount);
 
 }  // namespace
@@ -39,6 +50,12 @@ std::string_view name(Event e) {
 }
 std::string_view help(Event e) {
   return kEventHelp[static_cast<size_t>(e)];
+}
+std::string_view name(StackGauge g) {
+  return kGaugeNames[static_cast<size_t>(g)];
+}
+std::string_view help(StackGauge g) {
+  return kGaugeHelp[static_cast<size_t>(g)];
 }
 
 }  // namespace flowgate

@@ -161,6 +161,7 @@ std::optional<wire::Bytes> Reassembler::start(const wire::Ipv4Reader& fragment, 
     discard(datagrams_.begin(), DropReason::reasm_memory_limit);
   }
   Datagram& d = datagrams_.emplace_back();
+  publish_in_progress();
   d.src = fragment.src();
   d.dst = fragment.dst();
   d.protocol = fragment.protocol();
@@ -307,7 +308,13 @@ void Reassembler::make_room(size_t extra, const Datagram* keep) {
 Reassembler::DatagramIter Reassembler::discard(DatagramIter it, DropReason reason) {
   counters_.drop(reason);
   memory_used_ -= it->capacity;
-  return datagrams_.erase(it);
+  const DatagramIter next = datagrams_.erase(it);
+  publish_in_progress();
+  return next;
+}
+
+void Reassembler::publish_in_progress() {
+  counters_.set(StackGauge::reassemblies_in_progress, datagrams_.size());
 }
 
 // Writes the header in front of the payload and hands the buffer to completed_.
@@ -330,6 +337,7 @@ wire::Bytes Reassembler::complete(DatagramIter it) {
   completed_ = std::move(d.buffer);
   memory_used_ -= d.capacity;
   datagrams_.erase(it);
+  publish_in_progress();
   counters_.count(Event::reasm_completed);
   return Bytes(completed_.get(), size);
 }
@@ -346,6 +354,7 @@ void Reassembler::poll(Instant now, const std::function<void(wire::Bytes quoted)
     }
     it = next;
   }
+  publish_in_progress();
   if (!on_expired) return;
   for (const Datagram& d : expired) {
     if (d.quote_len > 0) on_expired(Bytes(d.quote.data(), d.quote_len));

@@ -80,6 +80,8 @@ class Reassembler {
   void make_room(size_t extra, const Datagram* keep);
   DatagramIter discard(DatagramIter it, DropReason reason);
   wire::Bytes complete(DatagramIter it);
+  // The reassemblies_in_progress gauge follows the list's size at every change.
+  void publish_in_progress();
 
   ReassemblyConfig config_;
   StackCounters& counters_;

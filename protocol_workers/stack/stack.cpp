@@ -17,6 +17,9 @@ Stack::Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* 
       udp_(config_, *counters_, ipv4_, icmp_),
       tcp_(config_, config_.tcp, *counters_, ipv4_,
            config_.secret_key ? *config_.secret_key : tcp::random_key(), clock.now()) {
+  // Counters placed in shared memory may come from a worker that died: they continue, but
+  // its gauges described tables that died with it.
+  counters_->reset_gauges();
   ipv4_.set_icmp(&icmp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::icmp), &icmp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::udp), &udp_);

@@ -32,7 +32,7 @@ struct SocketSlot {
 class Stack final : private EthernetOutput {
  public:
   // `counters` lets the worker place the counter block in shared memory; by default the
-  // stack keeps its own.
+  // stack keeps its own. Its counters continue; its gauges start from zero.
   Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* counters = nullptr);
   Stack(const Stack&) = delete;
   Stack& operator=(const Stack&) = delete;

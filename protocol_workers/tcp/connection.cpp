@@ -41,6 +41,56 @@ Connection::Connection(ConnectionHost& host, const TcpConfig& config, StackCount
     ++rcv_wscale_;
 }
 
+namespace {
+
+// Connections in the per-state gauge: CLOSED and LISTEN are not connections, and TIME-WAIT
+// is counted by the Tcp layer's compact record, which replaces the connection there.
+bool counted_by_connection(TcpState s) {
+  return s != TcpState::closed && s != TcpState::listen && s != TcpState::time_wait;
+}
+
+}  // namespace
+
+Connection::~Connection() {
+  if (counted_by_connection(state_)) counters_.tcp_connection_left(state_);
+}
+
+void Connection::set_state(TcpState next) {
+  if (counted_by_connection(state_)) counters_.tcp_connection_left(state_);
+  state_ = next;
+  if (counted_by_connection(next)) counters_.tcp_connection_entered(next);
+}
+
+void Connection::count_ending(Ending how) {
+  // Exactly one ending per opened connection, so active + passive opens equal the endings
+  // plus the connections still in the gauge (TIME-WAIT aside: it already counted as closed).
+  if (!is_synchronized(state_)) {
+    counters_.count(Event::tcp_connections_failed);
+    return;
+  }
+  switch (how) {
+    case Ending::orderly:
+      counters_.count(Event::tcp_connections_closed);
+      break;
+    case Ending::reset:
+      counters_.count(Event::tcp_connections_reset);
+      break;
+    case Ending::timed_out:
+      counters_.count(Event::tcp_connections_timed_out);
+      break;
+  }
+}
+
+void Connection::record_rtt(Duration r) {
+  if (r < Duration::zero()) return;  // the estimator ignores it too
+  rto_.on_rtt_sample(r);
+  rack_.note_rtt_sample();
+  // Observed per sample, the moment SRTT changes: a connection weighs by the ACKs it gets,
+  // as the traffic does, and one that lives for hours is seen all along (observing at the
+  // close would hide it until then). A search and two stores, per ACK that gives a sample.
+  if (const auto srtt = rto_.srtt()) counters_.srtt.observe(*srtt);
+}
+
 uint32_t Connection::ts_now(Instant now) const {
   return tcp_timestamp(now, ts_offset_);
 }
@@ -53,7 +103,7 @@ void Connection::open_active(SeqNum iss, Instant now) {
   snd_.max = iss;
   recover_ = iss;
   ecn_recover_ = iss;
-  state_ = TcpState::syn_sent;
+  set_state(TcpState::syn_sent);
   counters_.count(Event::tcp_active_opens);
   send_syn(now);
 }
@@ -82,7 +132,7 @@ void Connection::open_passive(const Segment& syn, SeqNum iss, Instant now) {
   // RFC 3168 6.1.1: a SYN with ECE and CWR asks for ECN; we agree in our SYN-ACK with ECE.
   ecn_ok_ = syn.tcp.flags.has(TcpFlag::ece) && syn.tcp.flags.has(TcpFlag::cwr);
   if (ts_ok_) ts_recent_ = syn.tcp.options.timestamps->tsval;
-  state_ = TcpState::syn_received;
+  set_state(TcpState::syn_received);
   counters_.count(Event::tcp_passive_opens);
   send_syn(now);
 }
@@ -113,7 +163,7 @@ void Connection::open_from_cookie(const Segment& ack, SeqNum iss, uint16_t peer_
   snd_.max_wnd = snd_.wnd;
   snd_.wl1 = ack.seq();
   snd_.wl2 = ack.ack();
-  state_ = TcpState::syn_received;
+  set_state(TcpState::syn_received);
   counters_.count(Event::tcp_passive_opens);
   enter_established(now);
   // The cookie ACK may carry data (and even FIN): process it as any segment.
@@ -147,7 +197,7 @@ void Connection::apply_peer_syn_options(const wire::TcpOptions& o, bool syn_ack)
 }
 
 void Connection::enter_established(Instant now) {
-  state_ = TcpState::established;
+  set_state(TcpState::established);
   counters_.count(Event::tcp_established);
   const bool handshake_lost = rtx_timeouts_ > 0;
   if (handshake_lost) rto_.on_established_after_syn_timeout();
@@ -208,14 +258,14 @@ long Connection::receive(wire::MutableBytes out, bool peek, Instant now) {
 int Connection::shutdown_write(Instant now) {
   switch (state_) {
     case TcpState::syn_sent:
-      to_closed(0);
+      to_closed(0, Ending::orderly);  // abandoned during the handshake: a failed attempt
       return 0;
     case TcpState::syn_received:
       // RFC 9293 3.10.4 CLOSE, SYN-RECEIVED: "If no SENDs have been issued and there is no
       // pending data to send, then form a FIN segment and send it, and enter FIN-WAIT-1
       // state; otherwise, queue for processing after entering ESTABLISHED state."
       fin_queued_ = true;
-      state_ = TcpState::fin_wait_1;
+      set_state(TcpState::fin_wait_1);
       if (!cc_) {
         cc_ = make_congestion_control(
             config_.cubic ? CongestionAlgorithm::cubic : CongestionAlgorithm::newreno, smss_,
@@ -234,11 +284,11 @@ int Connection::shutdown_write(Instant now) {
       // RFC 9293 3.10.4 CLOSE: "Queue this until all preceding SENDs have been segmentized,
       // then form a FIN segment and send it. In any case, enter FIN-WAIT-1 state."
       fin_queued_ = true;
-      state_ = TcpState::fin_wait_1;
+      set_state(TcpState::fin_wait_1);
       break;
     case TcpState::close_wait:
       fin_queued_ = true;
-      state_ = TcpState::last_ack;
+      set_state(TcpState::last_ack);
       break;
     case TcpState::closed:
       return -ENOTCONN;
@@ -260,7 +310,7 @@ void Connection::close(Instant now) {
     return;
   }
   if (state_ == TcpState::syn_sent) {
-    to_closed(0);
+    to_closed(0, Ending::orderly);  // abandoned during the handshake: a failed attempt
     return;
   }
   shutdown_write(now);
@@ -282,12 +332,13 @@ void Connection::abort(Instant now) {
     default:
       break;
   }
-  to_closed(0);
+  to_closed(0, Ending::reset);
 }
 
 void Connection::enter_time_wait(Instant now) {
   (void)now;
-  state_ = TcpState::time_wait;
+  count_ending(Ending::orderly);
+  set_state(TcpState::time_wait);
   rtx_deadline_.reset();
   reo_deadline_.reset();
   pto_deadline_.reset();
@@ -299,12 +350,14 @@ void Connection::enter_time_wait(Instant now) {
   host_.on_time_wait(*this);
 }
 
-void Connection::to_closed(int error) {
+void Connection::to_closed(int error, Ending how) {
   if (state_ == TcpState::closed) return;
   const bool was_connecting =
       state_ == TcpState::syn_sent || (state_ == TcpState::syn_received && !passive_);
   if (was_connecting && error != 0) counters_.count(Event::tcp_connect_failed);
-  state_ = TcpState::closed;
+  // A connection in TIME-WAIT was counted when it entered it; this is only its TCB going.
+  if (state_ != TcpState::time_wait) count_ending(how);
+  set_state(TcpState::closed);
   if (error != 0) error_ = error;
   rtx_deadline_.reset();
   reo_deadline_.reset();

@@ -126,6 +126,7 @@ class Connection {
  public:
   Connection(ConnectionHost& host, const TcpConfig& config, StackCounters& counters,
              const FourTuple& tuple, const ConnectionOptions& options, uint16_t our_mss);
+  ~Connection();  // leaves the per-state connection gauge
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -225,6 +226,8 @@ class Connection {
   void challenge_ack(Instant now);
   // `log_rtt`: a sample from the transmission log (RACK-TLP connections), preferred.
   void take_rtt_sample(const Segment& seg, Instant now, std::optional<Duration> log_rtt = {});
+  // One Karn-clean RTT measurement: RFC 6298's estimator, RACK, the SRTT histogram.
+  void record_rtt(Duration r);
   void ecn_on_ack(const Segment& seg, Instant now);
 
   // tcp_output.cpp
@@ -279,9 +282,15 @@ class Connection {
   void restart_keepalive(Instant now);
 
   // connection.cpp
+  // How a connection past the handshake ended (one counter each); before ESTABLISHED every
+  // ending is a failed attempt, whatever the cause.
+  enum class Ending : uint8_t { orderly, reset, timed_out };
+  // Every change of state_ goes through here, so the per-state connection gauge follows.
+  void set_state(TcpState next);
+  void count_ending(Ending how);
   void enter_established(Instant now);
   void enter_time_wait(Instant now);
-  void to_closed(int error);
+  void to_closed(int error, Ending how);
   void release_buffers_if_idle();
 
   ConnectionHost& host_;

@@ -33,7 +33,10 @@ Tcp::Tcp(const StackConfig& stack_config, const TcpConfig& config, StackCounters
              stack_config.steering.worker_index),
       scratch_(PacketBuffer::kDefaultHeadroom + 65536) {}
 
-Tcp::~Tcp() = default;
+Tcp::~Tcp() {
+  // The connections leave the gauge as they are destroyed; the compact records here.
+  for (size_t i = 0; i < time_wait_.size(); ++i) counters_.tcp_connection_left(TcpState::time_wait);
+}
 
 uint16_t Tcp::our_mss() const {
   // RFC 9293 3.7.1: MSS = MTU - 20 (IP) - 20 (TCP).
@@ -279,6 +282,7 @@ void Tcp::on_time_wait_segment(const FourTuple& tuple, TimeWaitRecord& tw, const
       wheel_.cancel(tw.timer);
       time_wait_ids_.erase(tw.timer_cookie);
       time_wait_.erase(tuple);  // `tw` is gone from here on
+      counters_.tcp_connection_left(TcpState::time_wait);
       TcpSocket& ls = sockets_.at(l->second);
       on_listen_segment(*ls.listener, l->second, seg, tuple, now);
       return;
@@ -322,7 +326,7 @@ void Tcp::poll(Instant now) {
     if (cookie & kTimeWaitCookie) {
       auto it = time_wait_ids_.find(cookie);
       if (it == time_wait_ids_.end()) return;
-      time_wait_.erase(it->second);
+      if (time_wait_.erase(it->second) > 0) counters_.tcp_connection_left(TcpState::time_wait);
       time_wait_ids_.erase(it);
       return;
     }
@@ -416,7 +420,9 @@ void Tcp::on_time_wait(Connection& c) {
   tw.timer = wheel_.schedule(tw.expires, tw_id);
   tw.timer_cookie = tw_id;
   time_wait_ids_[tw_id] = c.tuple();
-  time_wait_[c.tuple()] = tw;
+  if (time_wait_.insert_or_assign(c.tuple(), tw).second) {
+    counters_.tcp_connection_entered(TcpState::time_wait);
+  }
   // The compact record answers for the pair from now on.
   demux_.erase(c.tuple());
   e->in_demux = false;

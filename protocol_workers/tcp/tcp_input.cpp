@@ -47,7 +47,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, Instant now) {
   if (f.has(TcpFlag::rst)) {
     if (ack_acceptable) {
       counters_.count(Event::tcp_resets_received);
-      to_closed(ECONNREFUSED);
+      to_closed(ECONNREFUSED, Ending::reset);
     } else {
       counters_.drop(DropReason::tcp_rst_out_of_window);
     }
@@ -91,7 +91,7 @@ void Connection::on_segment_syn_sent(const Segment& seg, Instant now) {
   snd_.max_wnd = snd_.wnd;
   snd_.wl1 = seg.seq();
   snd_.wl2 = snd_.iss;
-  state_ = TcpState::syn_received;
+  set_state(TcpState::syn_received);
   snd_.nxt = snd_.iss;  // the SYN goes out again, now with ACK
   send_syn(now);
 }
@@ -184,16 +184,16 @@ void Connection::on_segment_synchronized(const Segment& seg, Instant now) {
         // "If this connection was initiated with a passive OPEN, then return this connection
         // to the LISTEN state": the half-open connection just goes away. An active one
         // (simultaneous open) is refused.
-        to_closed(passive_ ? 0 : ECONNREFUSED);
+        to_closed(passive_ ? 0 : ECONNREFUSED, Ending::reset);
         return;
       case TcpState::established:
       case TcpState::fin_wait_1:
       case TcpState::fin_wait_2:
       case TcpState::close_wait:
-        to_closed(ECONNRESET);
+        to_closed(ECONNRESET, Ending::reset);
         return;
       default:  // CLOSING, LAST-ACK: "enter the CLOSED state"
-        to_closed(0);
+        to_closed(0, Ending::reset);
         return;
     }
   }
@@ -318,7 +318,7 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
       // "In addition to the processing for the ESTABLISHED state, if the FIN segment is now
       // acknowledged, then enter FIN-WAIT-2 and continue processing in that state."
       if (fin_acked()) {
-        state_ = TcpState::fin_wait_2;
+        set_state(TcpState::fin_wait_2);
         if (orphaned_) orphan_deadline_ = now + 2 * config_.msl;
       }
       return true;
@@ -332,7 +332,7 @@ bool Connection::process_ack(const Segment& seg, Instant now) {
     case TcpState::last_ack:
       // "If our FIN is now acknowledged, delete the TCB, enter the CLOSED state".
       if (fin_acked()) {
-        to_closed(0);
+        to_closed(0, Ending::orderly);
         return false;
       }
       return true;
@@ -538,8 +538,7 @@ void Connection::take_rtt_sample(const Segment& seg, Instant now, std::optional<
     // retransmitted (Karn), at the clock's precision: RFC 7323's timestamps count whole
     // milliseconds, which on a sub-millisecond path rounds every sample to 0 or 1 ms, and
     // the PTO (2*SRTT) and RACK's reordering window are derived from SRTT.
-    rto_.on_rtt_sample(*log_rtt);
-    rack_.note_rtt_sample();
+    record_rtt(*log_rtt);
     rtt_probe_.reset();
     return;
   }
@@ -547,18 +546,14 @@ void Connection::take_rtt_sample(const Segment& seg, Instant now, std::optional<
   if (ts_ok_ && ts && ts->tsecr != 0) {
     // RFC 7323 4.1: RTT from the echoed timestamp, which stays valid for retransmissions.
     const auto ms = static_cast<int32_t>(ts_now(now) - ts->tsecr);
-    if (ms >= 0) {
-      rto_.on_rtt_sample(std::chrono::milliseconds(ms));
-      rack_.note_rtt_sample();
-    }
+    if (ms >= 0) record_rtt(std::chrono::milliseconds(ms));
     rtt_probe_.reset();
     return;
   }
   // Karn's algorithm: the probe is cleared whenever anything is retransmitted, so a sample
   // is only taken for a segment sent once.
   if (rtt_probe_ && seg.ack() > rtt_probe_->first) {
-    rto_.on_rtt_sample(now - rtt_probe_->second);
-    rack_.note_rtt_sample();
+    record_rtt(now - rtt_probe_->second);
     rtt_probe_.reset();
   }
 }
@@ -660,7 +655,7 @@ void Connection::process_fin(const Segment& seg, Instant now) {
   switch (state_) {
     case TcpState::syn_received:
     case TcpState::established:
-      state_ = TcpState::close_wait;
+      set_state(TcpState::close_wait);
       break;
     case TcpState::fin_wait_1:
       // "If our FIN has been ACKed ... enter TIME-WAIT ... otherwise, enter the CLOSING
@@ -668,7 +663,7 @@ void Connection::process_fin(const Segment& seg, Instant now) {
       if (fin_acked()) {
         enter_time_wait(now);
       } else {
-        state_ = TcpState::closing;
+        set_state(TcpState::closing);
       }
       break;
     case TcpState::fin_wait_2:

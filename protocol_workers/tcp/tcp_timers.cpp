@@ -51,7 +51,7 @@ void Connection::on_timer(Instant now) {
     // close() was called and the peer never sent its FIN: like Linux's tcp_fin_timeout, stop
     // waiting rather than keep the connection forever.
     orphan_deadline_.reset();
-    to_closed(0);
+    to_closed(0, Ending::timed_out);
   }
 }
 
@@ -62,7 +62,7 @@ void Connection::on_retransmit_timeout(Instant now) {
   switch (state_) {
     case TcpState::syn_sent:
       if (rtx_timeouts_ > config_.syn_retries) {
-        to_closed(ETIMEDOUT);
+        to_closed(ETIMEDOUT, Ending::timed_out);
         return;
       }
       rto_.on_timeout();
@@ -70,7 +70,7 @@ void Connection::on_retransmit_timeout(Instant now) {
       return;
     case TcpState::syn_received:
       if (rtx_timeouts_ > config_.synack_retries) {
-        to_closed(passive_ ? 0 : ETIMEDOUT);
+        to_closed(passive_ ? 0 : ETIMEDOUT, Ending::timed_out);
         return;
       }
       rto_.on_timeout();
@@ -87,7 +87,7 @@ void Connection::on_retransmit_timeout(Instant now) {
     if (heard_since_timeout_ && rtx_timeouts_ > 0) --rtx_timeouts_;
     heard_since_timeout_ = false;
     if (rtx_timeouts_ > kMaxDataRetransmissions) {
-      to_closed(ETIMEDOUT);
+      to_closed(ETIMEDOUT, Ending::timed_out);
       return;
     }
     rto_.on_timeout();
@@ -98,7 +98,7 @@ void Connection::on_retransmit_timeout(Instant now) {
   }
   heard_since_timeout_ = false;
   if (rtx_timeouts_ > kMaxDataRetransmissions) {
-    to_closed(ETIMEDOUT);
+    to_closed(ETIMEDOUT, Ending::timed_out);
     return;
   }
   // RFC 6298 5.5: back off the timer; RFC 5681 3.1 eq. 4 and cwnd = 1 SMSS (the congestion
@@ -226,7 +226,7 @@ void Connection::on_keepalive_timeout(Instant now) {
     return;
   if (keepalive_probes_ >= options_.keepalive_count) {
     counters_.count(Event::tcp_keepalive_timeouts);
-    to_closed(ETIMEDOUT);
+    to_closed(ETIMEDOUT, Ending::timed_out);
     return;
   }
   ++keepalive_probes_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -47,6 +48,38 @@ constexpr std::string_view to_string(TcpState s) {
       return "LAST-ACK";
     case TcpState::time_wait:
       return "TIME-WAIT";
+  }
+  return "?";
+}
+
+inline constexpr size_t kTcpStateCount = static_cast<size_t>(TcpState::time_wait) + 1;
+
+// The state as a metric label: lower case with underscores ("syn_sent", "time_wait"), the
+// spelling Prometheus label values and node_exporter's TCP states use.
+constexpr std::string_view metric_label(TcpState s) {
+  switch (s) {
+    case TcpState::closed:
+      return "closed";
+    case TcpState::listen:
+      return "listen";
+    case TcpState::syn_sent:
+      return "syn_sent";
+    case TcpState::syn_received:
+      return "syn_received";
+    case TcpState::established:
+      return "established";
+    case TcpState::fin_wait_1:
+      return "fin_wait_1";
+    case TcpState::fin_wait_2:
+      return "fin_wait_2";
+    case TcpState::close_wait:
+      return "close_wait";
+    case TcpState::closing:
+      return "closing";
+    case TcpState::last_ack:
+      return "last_ack";
+    case TcpState::time_wait:
+      return "time_wait";
   }
   return "?";
 }

@@ -575,5 +575,64 @@ TEST(Arp, UnknownOperationIsDropped) {
   EXPECT_EQ(h.stack.arp().find(kPeerIp), nullptr);
 }
 
+// The neighbour gauge follows every insertion and removal; a failed resolution counts once,
+// however many datagrams waited for it (each of those is a drop).
+TEST(Arp, EntriesGaugeAndFailedResolutionsFollowTheTable) {
+  StackConfig config = lab_config();
+  config.arp.static_entries.push_back({lab_ip(9), kOtherMac});
+  StackHarness h(config);
+  Sender s(h);
+  const auto entries = [&] { return h.stack.counters()[StackGauge::arp_entries]; };
+  EXPECT_EQ(entries(), 1u);  // the static entry, installed at start
+
+  s.send(kPeerIp);
+  s.send(kPeerIp);
+  expect_broadcast_request(h, kPeerIp);
+  EXPECT_EQ(entries(), 2u);
+  s.send(lab_ip(3));
+  s.send(lab_ip(3));
+  expect_broadcast_request(h, lab_ip(3));
+  EXPECT_EQ(entries(), 3u);
+  EXPECT_EQ(entries(), h.stack.arp().entries());
+
+  h.receive(reply_from(kPeerMac, kPeerIp));  // resolved: still one entry
+  expect_udp_to(h, kPeerMac, kPeerIp);
+  expect_udp_to(h, kPeerMac, kPeerIp);
+  EXPECT_EQ(entries(), 3u);
+
+  // lab_ip(3) never answers: its two datagrams are dropped, one resolution failed.
+  const Duration interval = h.stack.config().arp.retransmit_interval;
+  for (uint32_t i = 1; i < h.stack.config().arp.max_requests; ++i) {
+    h.advance(interval);
+    expect_broadcast_request(h, lab_ip(3));
+  }
+  h.advance(interval);
+  EXPECT_EQ(h.events(Event::arp_resolutions_failed), 1u);
+  EXPECT_EQ(h.drops(DropReason::arp_resolution_timeout), 2u);
+  EXPECT_EQ(entries(), 2u);
+
+  // The peer's entry expires unused: gone from the gauge, and no failure (nothing needed it).
+  h.advance(h.stack.config().arp.reachable_time);
+  h.expect_no_frame();
+  EXPECT_EQ(h.stack.arp().find(kPeerIp), nullptr);
+  EXPECT_EQ(entries(), 1u);
+  EXPECT_EQ(h.events(Event::arp_resolutions_failed), 1u);
+}
+
+TEST(Arp, EntriesGaugeCountsAnEvictionAndItsReplacementAsOne) {
+  StackConfig config = lab_config();
+  config.arp.max_entries = 1;
+  StackHarness h(config);
+  Sender s(h);
+  s.send(kPeerIp);
+  h.answer_arp(kPeerIp, kPeerMac);
+  expect_udp_to(h, kPeerMac, kPeerIp);
+  EXPECT_EQ(h.stack.counters()[StackGauge::arp_entries], 1u);
+  s.send(lab_ip(3));  // the resolved entry makes room for the new resolution
+  expect_broadcast_request(h, lab_ip(3));
+  EXPECT_EQ(h.stack.arp().find(kPeerIp), nullptr);
+  EXPECT_EQ(h.stack.counters()[StackGauge::arp_entries], 1u);
+}
+
 }  // namespace
 }  // namespace flowgate::test

@@ -593,5 +593,35 @@ TEST_F(Reassembly, InterleavedDatagramsAreKeptApart) {
   expect_idle(reasm_);
 }
 
+// reassemblies_in_progress follows every way a datagram starts and ends: completion,
+// discard, eviction, timeout.
+TEST_F(Reassembly, InProgressGaugeFollowsEveryStartAndEnd) {
+  ReassemblyConfig config;
+  config.max_datagrams = 2;
+  Reassembler r(config, counters_);
+  const auto in_progress = [&] { return counters_[StackGauge::reassemblies_in_progress]; };
+  const auto payload = pattern(16);
+  EXPECT_FALSE(offer(r, fragment(header(1), payload, 0, 8, true)).has_value());
+  EXPECT_EQ(in_progress(), 1u);
+  EXPECT_FALSE(offer(r, fragment(header(2), payload, 0, 8, true)).has_value());
+  EXPECT_EQ(in_progress(), 2u);
+  EXPECT_FALSE(offer(r, fragment(header(3), payload, 0, 8, true)).has_value());  // evicts 1
+  EXPECT_EQ(in_progress(), 2u);
+  expect_datagram(offer(r, fragment(header(2), payload, 8, 8, false)), header(2), payload);
+  EXPECT_EQ(in_progress(), 1u);
+  // 3 is discarded by an overlapping fragment with other bytes.
+  const auto other = pattern(16, 9);
+  EXPECT_FALSE(offer(r, fragment(header(3), other, 0, 16, false)).has_value());
+  EXPECT_EQ(counters_[DropReason::reasm_overlap], 1u);
+  EXPECT_EQ(in_progress(), 0u);
+  // A new one times out.
+  EXPECT_FALSE(offer(r, fragment(header(4), payload, 8, 8, false)).has_value());
+  EXPECT_EQ(in_progress(), 1u);
+  r.poll(kT0 + config.timeout, {});
+  EXPECT_EQ(counters_[DropReason::reasm_timeout], 1u);
+  EXPECT_EQ(in_progress(), 0u);
+  EXPECT_EQ(in_progress(), r.datagrams_in_progress());
+}
+
 }  // namespace
 }  // namespace flowgate
