@@ -13,11 +13,17 @@ namespace {
 constexpr size_t kMaxDatagram = 65535 - 20 - 8;
 }  // namespace
 
-UdpEcho::UdpEcho(Stack& stack, uint16_t port)
+UdpEcho::UdpEcho(Stack& stack, uint16_t port, metrics::AppMetricsWriter& metrics,
+                 const std::string& listener)
     : stack_(stack),
-      port_(port),
       fd_(open_udp_server(stack, port, "udp echo")),
-      buffer_(kMaxDatagram) {}
+      buffer_(kMaxDatagram),
+      received_(metrics.counter(metrics::AppFamily::listener_datagrams_received, {listener})),
+      bytes_received_(metrics.counter(metrics::AppFamily::listener_received_bytes, {listener})),
+      echoed_(metrics.counter(metrics::AppFamily::listener_datagrams_sent, {listener})),
+      bytes_sent_(metrics.counter(metrics::AppFamily::listener_sent_bytes, {listener})),
+      refused_(metrics.counter(metrics::AppFamily::udp_echo_refused, {listener})),
+      send_errors_(metrics.counter(metrics::AppFamily::listener_errors, {listener})) {}
 
 UdpEcho::~UdpEcho() {
   fg_close(stack_, fd_);
@@ -46,27 +52,20 @@ void UdpEcho::run() {
     const ssize_t n = fg_recvfrom(stack_, fd_, buffer_.data(), buffer_.size(), 0,
                                   reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 0) return;  // EAGAIN: nothing more queued
-    ++received_;
+    received_.add();
+    bytes_received_.add(static_cast<uint64_t>(n));
     if (refused_source_port(ntohs(from.sin_port))) {
-      ++refused_;
+      refused_.add();
       continue;
     }
     if (fg_sendto(stack_, fd_, buffer_.data(), static_cast<size_t>(n), 0,
                   reinterpret_cast<const sockaddr*>(&from), from_len) < 0) {
-      ++send_errors_;
+      send_errors_.add();
       continue;
     }
-    ++echoed_;
+    echoed_.add();
+    bytes_sent_.add(static_cast<uint64_t>(n));
   }
-}
-
-void UdpEcho::for_each_counter(
-    const std::function<void(const std::string& name, uint64_t value)>& f) const {
-  const std::string prefix = "udp_echo_" + std::to_string(port_) + "_";
-  f(prefix + "received", received_);
-  f(prefix + "echoed", echoed_);
-  f(prefix + "refused_source_port", refused_);
-  f(prefix + "send_errors", send_errors_);
 }
 
 }  // namespace flowgate

@@ -7,20 +7,21 @@
 #include <vector>
 
 #include "apps/service.hpp"
+#include "monitoring/app_metrics.hpp"
 
 namespace flowgate {
 
 class UdpEcho final : public Service {
  public:
-  // Binds 0.0.0.0:port; throws std::system_error when it cannot.
-  UdpEcho(Stack& stack, uint16_t port);
+  // Binds 0.0.0.0:port; throws std::system_error when it cannot. Its metrics carry the
+  // label listener=`listener`.
+  UdpEcho(Stack& stack, uint16_t port, metrics::AppMetricsWriter& metrics,
+          const std::string& listener);
   ~UdpEcho() override;
   UdpEcho(const UdpEcho&) = delete;
   UdpEcho& operator=(const UdpEcho&) = delete;
 
   void run() override;
-  void for_each_counter(
-      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
 
   // Source ports never answered. RFC 862 says nothing about them, but an echo reply sent to
   // another host's echo, chargen, daytime, quote or time service starts a datagram ping-pong
@@ -30,13 +31,14 @@ class UdpEcho final : public Service {
 
  private:
   Stack& stack_;
-  uint16_t port_;
   int fd_;
   std::vector<std::byte> buffer_;
-  uint64_t received_ = 0;
-  uint64_t echoed_ = 0;
-  uint64_t refused_ = 0;
-  uint64_t send_errors_ = 0;
+  metrics::Counter received_;
+  metrics::Counter bytes_received_;
+  metrics::Counter echoed_;
+  metrics::Counter bytes_sent_;
+  metrics::Counter refused_;
+  metrics::Counter send_errors_;
 };
 
 }  // namespace flowgate

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,9 +28,8 @@ class Service {
   // check); nullopt when nothing is timed. Times come from the stack's clock
   // (stack.clock()), so tests drive them with a manual clock.
   virtual std::optional<Instant> next_deadline() const { return std::nullopt; }
-  // Calls f(name, value) for each of its counters; names are unique across services.
-  virtual void for_each_counter(
-      const std::function<void(const std::string& name, uint64_t value)>& f) const = 0;
+  // Services count what they do in the worker's app metrics table (monitoring/app_metrics.hpp),
+  // through handles they register when they are built.
 };
 
 // A UDP socket bound to 0.0.0.0:port. Throws std::system_error naming `what` and the port

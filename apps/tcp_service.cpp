@@ -44,13 +44,18 @@ std::byte chargen_byte(uint64_t position) {
 
 }  // namespace
 
-TcpService::TcpService(Stack& stack, uint16_t port, Kind kind, uint64_t chargen_bytes)
+TcpService::TcpService(Stack& stack, uint16_t port, Kind kind, metrics::AppMetricsWriter& metrics,
+                       const std::string& listener, uint64_t chargen_bytes)
     : stack_(stack),
-      port_(port),
       kind_(kind),
       chargen_bytes_(chargen_bytes),
       listen_fd_(open_tcp_listener(stack, port, std::string("tcp ") + kind_name(kind))),
-      buffer_(kReadChunk) {
+      buffer_(kReadChunk),
+      accepted_(metrics.counter(metrics::AppFamily::listener_connections_accepted, {listener})),
+      active_(metrics.gauge(metrics::AppFamily::listener_connections_active, {listener})),
+      errors_(metrics.counter(metrics::AppFamily::listener_errors, {listener})),
+      bytes_received_(metrics.counter(metrics::AppFamily::listener_received_bytes, {listener})),
+      bytes_sent_(metrics.counter(metrics::AppFamily::listener_sent_bytes, {listener})) {
   epoll_fd_ = fg_epoll_create(stack_);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -99,16 +104,17 @@ void TcpService::accept_all() {
   for (;;) {
     const int fd = fg_accept(stack_, listen_fd_, nullptr, nullptr);
     if (fd < 0) return;  // EAGAIN: no more completed handshakes
-    ++accepted_;
+    accepted_.add();
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     if (fg_epoll_ctl(stack_, epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
-      ++errors_;
+      errors_.add();
       fg_close(stack_, fd);
       continue;
     }
     auto [it, inserted] = connections_.emplace(fd, Connection{});
+    active_.set(static_cast<int64_t>(connections_.size()));
     // Chargen talks first: it waits for room to send, not for input.
     if (kind_ == Kind::chargen) {
       watch(fd, it->second, true);
@@ -128,7 +134,7 @@ bool TcpService::serve_chargen(int fd, Connection& c) {
       close_connection(fd, true);
       return false;
     } else {
-      bytes_received_ += static_cast<uint64_t>(n);
+      bytes_received_.add(static_cast<uint64_t>(n));
     }
   }
   if (c.eof && chargen_bytes_ == 0) {
@@ -153,7 +159,7 @@ bool TcpService::serve_chargen(int fd, Connection& c) {
       return false;
     }
     c.generated += static_cast<uint64_t>(n);
-    bytes_sent_ += static_cast<uint64_t>(n);
+    bytes_sent_.add(static_cast<uint64_t>(n));
   }
 }
 
@@ -179,7 +185,7 @@ bool TcpService::serve(int fd, Connection& c, uint32_t events) {
       close_connection(fd, true);
       return false;
     }
-    bytes_received_ += static_cast<uint64_t>(n);
+    bytes_received_.add(static_cast<uint64_t>(n));
     if (kind_ == Kind::discard) continue;
     c.pending.assign(buffer_.begin(), buffer_.begin() + n);
     c.pending_sent = 0;
@@ -205,7 +211,7 @@ bool TcpService::flush(int fd, Connection& c) {
                               c.pending.size() - c.pending_sent, 0);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
     c.pending_sent += static_cast<size_t>(n);
-    bytes_sent_ += static_cast<uint64_t>(n);
+    bytes_sent_.add(static_cast<uint64_t>(n));
   }
   c.pending.clear();
   c.pending_sent = 0;
@@ -221,21 +227,10 @@ void TcpService::watch(int fd, Connection& c, bool want_out) {
 }
 
 void TcpService::close_connection(int fd, bool error) {
-  if (error) ++errors_;
-  ++closed_;
+  if (error) errors_.add();
   fg_close(stack_, fd);  // also leaves the epoll set
   connections_.erase(fd);
-}
-
-void TcpService::for_each_counter(
-    const std::function<void(const std::string& name, uint64_t value)>& f) const {
-  const std::string prefix =
-      std::string("tcp_") + kind_name(kind_) + "_" + std::to_string(port_) + "_";
-  f(prefix + "accepted", accepted_);
-  f(prefix + "closed", closed_);
-  f(prefix + "errors", errors_);
-  f(prefix + "bytes_received", bytes_received_);
-  if (kind_ != Kind::discard) f(prefix + "bytes_sent", bytes_sent_);
+  active_.set(static_cast<int64_t>(connections_.size()));
 }
 
 }  // namespace flowgate

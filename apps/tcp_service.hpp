@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "apps/service.hpp"
+#include "monitoring/app_metrics.hpp"
 
 namespace flowgate {
 
@@ -24,8 +25,9 @@ class TcpService final : public Service {
 
   // Listens on 0.0.0.0:port; throws std::system_error when it cannot. `chargen_bytes`: what
   // chargen sends on each connection before it closes it; 0 sends until the client closes
-  // (RFC 864's original behaviour).
-  TcpService(Stack& stack, uint16_t port, Kind kind, uint64_t chargen_bytes = 0);
+  // (RFC 864's original behaviour). Its metrics carry the label listener=`listener`.
+  TcpService(Stack& stack, uint16_t port, Kind kind, metrics::AppMetricsWriter& metrics,
+             const std::string& listener, uint64_t chargen_bytes = 0);
   ~TcpService() override;
   TcpService(const TcpService&) = delete;
   TcpService& operator=(const TcpService&) = delete;
@@ -33,8 +35,6 @@ class TcpService final : public Service {
   void run() override;
   void stop_accepting() override;
   bool idle() const override { return connections_.empty(); }
-  void for_each_counter(
-      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
 
  private:
   struct Connection {
@@ -55,7 +55,6 @@ class TcpService final : public Service {
   void close_connection(int fd, bool error);
 
   Stack& stack_;
-  uint16_t port_;
   Kind kind_;
   uint64_t chargen_bytes_;
   int listen_fd_ = -1;
@@ -63,11 +62,11 @@ class TcpService final : public Service {
   std::map<int, Connection> connections_;
   std::vector<uint8_t> buffer_;
 
-  uint64_t accepted_ = 0;
-  uint64_t closed_ = 0;
-  uint64_t errors_ = 0;
-  uint64_t bytes_received_ = 0;
-  uint64_t bytes_sent_ = 0;
+  metrics::Counter accepted_;
+  metrics::Gauge active_;
+  metrics::Counter errors_;
+  metrics::Counter bytes_received_;
+  metrics::Counter bytes_sent_;
 };
 
 }  // namespace flowgate

@@ -42,35 +42,36 @@ namespace {
 // listener: the dispatcher spreads connections over them by flow hash.
 class ListenerApps final : public WorkerApps {
  public:
-  ListenerApps(Stack& stack, const GatewayConfig& config) {
+  // Each service registers its metrics with `metrics` (this worker's app metrics area).
+  ListenerApps(Stack& stack, const GatewayConfig& config, metrics::AppMetricsWriter& metrics) {
     for (const ListenerConfig& l : config.listeners) {
       const bool tcp = l.protocol == ListenerProtocol::tcp;
       switch (l.app) {
         case AppKind::echo:
           if (tcp) {
-            services_.push_back(
-                std::make_unique<TcpService>(stack, l.port, TcpService::Kind::echo));
+            services_.push_back(std::make_unique<TcpService>(stack, l.port, TcpService::Kind::echo,
+                                                             metrics, l.name));
           } else {
-            services_.push_back(std::make_unique<UdpEcho>(stack, l.port));
+            services_.push_back(std::make_unique<UdpEcho>(stack, l.port, metrics, l.name));
           }
           break;
         case AppKind::discard:
           if (tcp) {
-            services_.push_back(
-                std::make_unique<TcpService>(stack, l.port, TcpService::Kind::discard));
+            services_.push_back(std::make_unique<TcpService>(
+                stack, l.port, TcpService::Kind::discard, metrics, l.name));
           } else {
-            services_.push_back(std::make_unique<UdpDiscard>(stack, l.port));
+            services_.push_back(std::make_unique<UdpDiscard>(stack, l.port, metrics, l.name));
           }
           break;
         case AppKind::chargen:
           services_.push_back(std::make_unique<TcpService>(stack, l.port, TcpService::Kind::chargen,
-                                                           l.chargen.bytes));
+                                                           metrics, l.name, l.chargen.bytes));
           break;
         case AppKind::proxy:
           break;  // one ProxyService serves every proxy listener, below
         case AppKind::http:
           services_.push_back(
-              std::make_unique<http::HttpService>(stack, http::options_for_listener(l)));
+              std::make_unique<http::HttpService>(stack, http::options_for_listener(l), metrics));
           break;
       }
     }
@@ -78,7 +79,7 @@ class ListenerApps final : public WorkerApps {
         std::any_of(config.listeners.begin(), config.listeners.end(),
                     [](const ListenerConfig& l) { return l.app == AppKind::proxy; });
     if (any_proxy) {
-      auto proxy = std::make_unique<proxy::ProxyService>(stack, config, config.workers);
+      auto proxy = std::make_unique<proxy::ProxyService>(stack, config, config.workers, metrics);
       proxy_ = proxy.get();
       services_.push_back(std::move(proxy));
     }
@@ -209,9 +210,11 @@ int run_worker_command(const ChildOptions& options) {
   MonotonicClock clock;
   WorkerDataPlane plane(*segment, options.index, options.io_wake_fd);
   Stack stack(stack_config, clock, plane, &plane.metrics().stack);
+  // The applications' labelled metrics: this process takes the area over (app_metrics.hpp).
+  metrics::AppMetricsWriter app_metrics(app_metrics_area(*segment, options.index));
   std::unique_ptr<ListenerApps> apps;
   try {
-    apps = std::make_unique<ListenerApps>(stack, config);
+    apps = std::make_unique<ListenerApps>(stack, config, app_metrics);
   } catch (const std::system_error& e) {
     return fail(e.what());
   }

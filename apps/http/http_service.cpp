@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <system_error>
 
 #include "apps/http/document_root.hpp"
@@ -46,11 +47,42 @@ constexpr std::string_view kErrorContentType = "text/plain; charset=utf-8";
 
 }  // namespace
 
-uint64_t HttpCounters::responses(int status) const {
-  for (size_t i = 0; i < kCountedStatuses.size(); ++i) {
-    if (kCountedStatuses[i] == status) return responses_by_status[i];
+HttpMetrics::HttpMetrics(metrics::AppMetricsWriter& writer, const std::string& listener,
+                         std::optional<int> fixed_status) {
+  using metrics::AppFamily;
+  const std::string_view l = listener;
+  connections_accepted = writer.counter(AppFamily::listener_connections_accepted, {l});
+  connections_active = writer.gauge(AppFamily::listener_connections_active, {l});
+  bytes_received = writer.counter(AppFamily::listener_received_bytes, {l});
+  bytes_sent = writer.counter(AppFamily::listener_sent_bytes, {l});
+  connection_errors = writer.counter(AppFamily::listener_errors, {l});
+  file_errors = writer.counter(AppFamily::http_file_errors, {l});
+  request_timeouts = writer.counter(AppFamily::http_timeouts, {l, "request"});
+  idle_timeouts = writer.counter(AppFamily::http_timeouts, {l, "idle"});
+  linger_timeouts = writer.counter(AppFamily::http_timeouts, {l, "linger"});
+  send_timeouts = writer.counter(AppFamily::http_timeouts, {l, "send"});
+  std::vector<int> statuses(kCountedStatuses.begin(), kCountedStatuses.end());
+  if (fixed_status && std::find(statuses.begin(), statuses.end(), *fixed_status) == statuses.end())
+    statuses.push_back(*fixed_status);
+  for (const int status : statuses) {
+    responses_by_status.emplace_back(
+        status, writer.counter(AppFamily::http_requests, {l, std::to_string(status)}));
+  }
+  request_duration = writer.histogram(AppFamily::http_request_duration, {l});
+}
+
+uint64_t HttpMetrics::responses(int status) const {
+  for (const auto& [code, counter] : responses_by_status) {
+    if (code == status) return counter.value();
   }
   return 0;
+}
+
+void HttpMetrics::count_response(int status) const {
+  // A dozen codes: a scan is as fast as anything cleverer.
+  for (const auto& [code, counter] : responses_by_status) {
+    if (code == status) return counter.add();
+  }
 }
 
 struct HttpService::Connection {
@@ -69,9 +101,19 @@ struct HttpService::Connection {
   uint64_t body_end = 0;
 
   uint64_t requests = 0;
-  bool closing = false;    // the response being sent is the last one
-  bool lingering = false;  // our FIN is queued: discarding input until the client's FIN
-  bool peer_eof = false;   // the client's FIN was read
+  // Request durations: where each queued response ends in the output stream (bytes fg_send
+  // has taken, plus what waits), and when its request's first byte arrived.
+  struct Timed {
+    uint64_t end = 0;
+    Instant first_byte{};
+  };
+  std::deque<Timed> timed;
+  uint64_t output_taken = 0;  // bytes fg_send has taken on this connection
+  Instant first_byte{};       // of the request being parsed
+  Instant input_arrived{};    // when the bytes in `input` were read
+  bool closing = false;       // the response being sent is the last one
+  bool lingering = false;     // our FIN is queued: discarding input until the client's FIN
+  bool peer_eof = false;      // the client's FIN was read
   uint32_t interest = EPOLLIN;
   int steps = 0;  // reads and responses in the current turn
 
@@ -86,11 +128,13 @@ struct HttpService::Connection {
   bool has_buffered_input() const { return input_used < input.size(); }
 };
 
-HttpService::HttpService(Stack& stack, HttpOptions options)
+HttpService::HttpService(Stack& stack, HttpOptions options, metrics::AppMetricsWriter& metrics)
     : stack_(stack),
       options_(std::move(options)),
       date_(options_.wall_clock),
-      read_buffer_(kReadSize) {
+      read_buffer_(kReadSize),
+      counters_(metrics, options_.listener,
+                options_.fixed ? std::optional<int>(options_.fixed->status) : std::nullopt) {
   limits_.max_header_bytes = options_.max_header_bytes;
   limits_.max_headers = options_.max_headers;
   if (!options_.fixed) root_ = std::make_unique<DocumentRoot>(options_.root, options_.index);
@@ -172,7 +216,7 @@ void HttpService::run() {
       const auto it = connections_.find(fd);
       if (it == connections_.end()) continue;
       if ((events[i].events & EPOLLERR) != 0) {
-        ++counters_.connection_errors;
+        counters_.connection_errors.add();
         close_connection(*it->second);
         continue;
       }
@@ -185,7 +229,7 @@ void HttpService::accept_all() {
   for (;;) {
     const int fd = fg_accept(stack_, listen_fd_, nullptr, nullptr);
     if (fd < 0) return;  // EAGAIN: no more completed handshakes
-    ++counters_.connections_accepted;
+    counters_.connections_accepted.add();
     // Responses are written whole (heads with bodies, pipelined responses together), so
     // Nagle could only hold back the last small segment of each until the client's delayed
     // ACK: 40 ms per response.
@@ -195,8 +239,7 @@ void HttpService::accept_all() {
     ev.events = EPOLLIN;
     ev.data.fd = fd;
     if (fg_epoll_ctl(stack_, epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
-      ++counters_.connection_errors;
-      ++counters_.connections_closed;
+      counters_.connection_errors.add();
       fg_close(stack_, fd);
       continue;
     }
@@ -204,6 +247,7 @@ void HttpService::accept_all() {
     connection->idle_since = stack_.clock().now();
     Connection& c = *connection;
     connections_.emplace(fd, std::move(connection));
+    counters_.connections_active.set(static_cast<int64_t>(connections_.size()));
     progress(c);  // the request may have come with the handshake's last ACK
   }
 }
@@ -222,7 +266,7 @@ void HttpService::progress(Connection& c) {
       for (;;) {
         const ssize_t n = fg_recv(stack_, c.fd, read_buffer_.data(), read_buffer_.size(), 0);
         if (n > 0) {
-          counters_.bytes_received += static_cast<uint64_t>(n);
+          counters_.bytes_received.add(static_cast<uint64_t>(n));
           if (++c.steps >= kMaxStepsPerTurn) {
             ready_.push_back(c.fd);
             update_deadline(c);  // a client that never stops sending still gets 2 s
@@ -243,7 +287,7 @@ void HttpService::progress(Connection& c) {
     if (c.has_buffered_input() && can_take_request(c)) {
       const std::span<const std::byte> buffered(c.input.data() + c.input_used,
                                                 c.input.size() - c.input_used);
-      c.input_used += answer_requests(c, buffered);
+      c.input_used += answer_requests(c, buffered, c.input_arrived);
       if (!c.has_buffered_input()) {
         c.input.clear();
         c.input_used = 0;
@@ -293,26 +337,31 @@ void HttpService::progress(Connection& c) {
         update_deadline(c);
         return;
       }
-      ++counters_.connection_errors;
+      counters_.connection_errors.add();
       return close_connection(c);
     }
     if (n == 0) {
       c.peer_eof = true;
       continue;
     }
-    counters_.bytes_received += static_cast<uint64_t>(n);
+    counters_.bytes_received.add(static_cast<uint64_t>(n));
+    const Instant now = stack_.clock().now();
     const std::span<const std::byte> received(read_buffer_.data(), static_cast<size_t>(n));
-    const size_t used = answer_requests(c, received);
+    const size_t used = answer_requests(c, received, now);
     // Only read when nothing was buffered, so this is the whole of the input.
     c.input.assign(received.begin() + static_cast<std::ptrdiff_t>(used), received.end());
     c.input_used = 0;
+    c.input_arrived = now;
   }
 }
 
-size_t HttpService::answer_requests(Connection& c, std::span<const std::byte> bytes) {
+size_t HttpService::answer_requests(Connection& c, std::span<const std::byte> bytes,
+                                    Instant arrived) {
   size_t used = 0;
   while (used < bytes.size() && can_take_request(c)) {
     const bool was_started = c.parser.started();
+    // A request that begins in these bytes began when they arrived.
+    if (!was_started) c.first_byte = arrived;
     used += c.parser.consume(bytes.subspan(used));
     switch (c.parser.status()) {
       case ParseStatus::incomplete:
@@ -321,15 +370,24 @@ size_t HttpService::answer_requests(Connection& c, std::span<const std::byte> by
       case ParseStatus::error:
         ++c.steps;
         respond_error(c, c.parser.error_status(), Persistence::close, false);
+        time_response(c);
         return bytes.size();  // nothing after a request we could not parse can be trusted
       case ParseStatus::complete:
         ++c.steps;
         respond(c, c.parser.request());
+        time_response(c);
         c.parser.reset();
         break;
     }
   }
   return used;
+}
+
+void HttpService::time_response(Connection& c) {
+  // Everything queued so far, this response last: taken bytes, pending output, and what is
+  // left of a streamed body.
+  const uint64_t streamed_rest = c.streaming() ? c.body_end - c.body_offset : 0;
+  c.timed.push_back({c.output_taken + c.output_pending() + streamed_rest, c.first_byte});
 }
 
 Persistence HttpService::persistence_for(const Connection& c, const Request& request) const {
@@ -342,7 +400,6 @@ Persistence HttpService::persistence_for(const Connection& c, const Request& req
 }
 
 void HttpService::respond(Connection& c, const Request& request) {
-  ++counters_.requests;
   ++c.requests;
   const Persistence persistence = persistence_for(c, request);
   const Method method = request.method();
@@ -401,10 +458,10 @@ void HttpService::respond(Connection& c, const Request& request) {
     ::close(c.file_fd);
     c.file_fd = -1;
     c.output.resize(head_at);
-    ++counters_.file_errors;
+    counters_.file_errors.add();
     return respond_error(c, 500, persistence, false);
   }
-  count_status(200);
+  counters_.count_response(200);
   if (persistence == Persistence::close) c.closing = true;
 }
 
@@ -430,7 +487,7 @@ void HttpService::respond_error(Connection& c, int status, Persistence persisten
 void HttpService::append_head(Connection& c, const ResponseHead& head) {
   start_output(c);
   append_response_head(c.output, head);
-  count_status(head.status);
+  counters_.count_response(head.status);
   if (head.persistence == Persistence::close) c.closing = true;
 }
 
@@ -441,14 +498,6 @@ void HttpService::start_output(Connection& c) {
   if (c.output_sent > 0) {
     c.output.erase(0, c.output_sent);
     c.output_sent = 0;
-  }
-}
-
-void HttpService::count_status(int status) {
-  if (status >= 100 && status <= 599)
-    ++counters_.responses_by_class[static_cast<size_t>(status / 100)];
-  for (size_t i = 0; i < kCountedStatuses.size(); ++i) {
-    if (kCountedStatuses[i] == status) ++counters_.responses_by_status[i];
   }
 }
 
@@ -464,19 +513,27 @@ HttpService::FlushResult HttpService::flush(Connection& c) {
       if (!refill(c)) {
         // The head announced a length the file no longer has: the response cannot be
         // completed, and only closing the connection tells the client so.
-        ++counters_.file_errors;
+        counters_.file_errors.add();
         return FlushResult::failed;
       }
     }
     const ssize_t n = fg_send(stack_, c.fd, c.output.data() + c.output_sent, c.output_pending(), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return FlushResult::blocked;
-      ++counters_.connection_errors;
+      counters_.connection_errors.add();
       return FlushResult::failed;
     }
     c.output_sent += static_cast<size_t>(n);
-    counters_.bytes_sent += static_cast<uint64_t>(n);
-    if (n > 0) c.last_send = stack_.clock().now();
+    c.output_taken += static_cast<uint64_t>(n);
+    counters_.bytes_sent.add(static_cast<uint64_t>(n));
+    if (n > 0) {
+      const Instant now = stack_.clock().now();
+      c.last_send = now;
+      while (!c.timed.empty() && c.timed.front().end <= c.output_taken) {
+        counters_.request_duration.observe(now - c.timed.front().first_byte);
+        c.timed.pop_front();
+      }
+    }
     // The send buffer took less than everything: it is full, EPOLLOUT brings us back.
     if (c.output_pending() > 0) return FlushResult::blocked;
   }
@@ -530,24 +587,25 @@ void HttpService::begin_linger(Connection& c) {
 void HttpService::expire(Connection& c, Instant now) {
   (void)now;
   if (c.lingering) {
-    ++counters_.linger_timeouts;
+    counters_.linger_timeouts.add();
     return close_connection(c);
   }
   if (c.output_pending() > 0 || c.streaming()) {
-    ++counters_.send_timeouts;  // the client stopped reading
+    counters_.send_timeouts.add();  // the client stopped reading
     return close_connection(c);
   }
   if (c.parser.started()) {
     // RFC 9110 15.5.9: 408 "the server did not receive a complete request message within
     // the time that it was prepared to wait"; "the server SHOULD send the close connection
     // option".
-    ++counters_.request_timeouts;
+    counters_.request_timeouts.add();
     c.input.clear();
     c.input_used = 0;
     respond_error(c, 408, Persistence::close, false);
+    time_response(c);
     return progress(c);
   }
-  ++counters_.idle_timeouts;
+  counters_.idle_timeouts.add();
   close_connection(c);
 }
 
@@ -581,9 +639,9 @@ void HttpService::close_connection(Connection& c) {
   const int fd = c.fd;
   if (c.file_fd >= 0) ::close(c.file_fd);
   if (c.deadline) deadlines_.erase({*c.deadline, fd});
-  fg_close(stack_, fd);  // also leaves the epoll set
-  ++counters_.connections_closed;
-  connections_.erase(fd);
+  fg_close(stack_, fd);    // also leaves the epoll set
+  connections_.erase(fd);  // responses still being sent were never complete: not timed
+  counters_.connections_active.set(static_cast<int64_t>(connections_.size()));
 }
 
 size_t HttpService::largest_connection_buffers() const {
@@ -592,30 +650,6 @@ size_t HttpService::largest_connection_buffers() const {
     largest = std::max(largest, c->input.capacity() + c->output.capacity());
   }
   return largest;
-}
-
-void HttpService::for_each_counter(
-    const std::function<void(const std::string& name, uint64_t value)>& f) const {
-  const std::string prefix = "http_" + std::to_string(options_.port) + "_";
-  const HttpCounters& k = counters_;
-  f(prefix + "connections_accepted", k.connections_accepted);
-  f(prefix + "connections_closed", k.connections_closed);
-  f(prefix + "requests", k.requests);
-  for (size_t status_class = 1; status_class <= 5; ++status_class) {
-    f(prefix + "responses_" + std::to_string(status_class) + "xx",
-      k.responses_by_class[status_class]);
-  }
-  for (size_t i = 0; i < kCountedStatuses.size(); ++i) {
-    f(prefix + "responses_" + std::to_string(kCountedStatuses[i]), k.responses_by_status[i]);
-  }
-  f(prefix + "bytes_received", k.bytes_received);
-  f(prefix + "bytes_sent", k.bytes_sent);
-  f(prefix + "request_timeouts", k.request_timeouts);
-  f(prefix + "idle_timeouts", k.idle_timeouts);
-  f(prefix + "linger_timeouts", k.linger_timeouts);
-  f(prefix + "send_timeouts", k.send_timeouts);
-  f(prefix + "connection_errors", k.connection_errors);
-  f(prefix + "file_errors", k.file_errors);
 }
 
 }  // namespace flowgate::http

@@ -41,6 +41,7 @@
 #include "apps/http/request_parser.hpp"
 #include "apps/http/response.hpp"
 #include "apps/service.hpp"
+#include "monitoring/app_metrics.hpp"
 
 namespace flowgate::http {
 
@@ -53,6 +54,7 @@ struct FixedResponse {
 };
 
 struct HttpOptions {
+  std::string listener = "http";  // the listener's name: the `listener` label of its metrics
   uint16_t port = 80;
   int backlog = 128;
   // Exactly one of the two: static files beneath `root` (with `index` for directories), or
@@ -68,33 +70,42 @@ struct HttpOptions {
   WallClock wall_clock;                      // for Date; the system clock when empty
 };
 
-// The status codes counted one by one (every response also counts in its class).
-inline constexpr std::array<int, 14> kCountedStatuses = {200, 400, 403, 404, 405, 408, 413,
-                                                         414, 431, 500, 501, 503, 505, 204};
+// The status codes this server answers with (a fixed response's own status joins them):
+// each has its series from the start, so a rate over any of them is defined.
+inline constexpr std::array<int, 14> kCountedStatuses = {200, 204, 400, 403, 404, 405, 408,
+                                                         413, 414, 431, 500, 501, 503, 505};
 
-struct HttpCounters {
-  uint64_t connections_accepted = 0;
-  uint64_t connections_closed = 0;
-  uint64_t requests = 0;  // complete requests read (those the parser refused are not)
-  std::array<uint64_t, 6> responses_by_class{};  // [1] 1xx ... [5] 5xx
-  std::array<uint64_t, kCountedStatuses.size()> responses_by_status{};
-  uint64_t bytes_received = 0;
-  uint64_t bytes_sent = 0;         // handed to fg_send: heads and bodies
-  uint64_t request_timeouts = 0;   // 408 sent
-  uint64_t idle_timeouts = 0;      // closed silently: nothing sent within the timeout
-  uint64_t linger_timeouts = 0;    // the client did not close within 2 s of our FIN
-  uint64_t send_timeouts = 0;      // the client took nothing of a response for 60 s
-  uint64_t connection_errors = 0;  // resets and other socket errors
-  uint64_t file_errors = 0;        // a file that could not be read to its announced length
+// One listener's metrics (monitoring/app_metrics.hpp families, label `listener`), kept in
+// the worker's shared-memory table: the server's only counters.
+struct HttpMetrics {
+  HttpMetrics(metrics::AppMetricsWriter& writer, const std::string& listener,
+              std::optional<int> fixed_status);
 
-  uint64_t responses(int status) const;  // for a code in kCountedStatuses
+  metrics::Counter connections_accepted;
+  metrics::Gauge connections_active;
+  metrics::Counter bytes_received;
+  metrics::Counter bytes_sent;         // handed to fg_send: heads and bodies
+  metrics::Counter connection_errors;  // resets and other socket errors
+  metrics::Counter file_errors;        // a file that could not be read to its announced length
+  // http_timeouts{kind}
+  metrics::Counter request_timeouts;  // 408 sent
+  metrics::Counter idle_timeouts;     // closed silently: nothing sent within the timeout
+  metrics::Counter linger_timeouts;   // the client did not close within 2 s of our FIN
+  metrics::Counter send_timeouts;     // the client took nothing of a response for 60 s
+  // http_requests{code}: every response, refusals (400, 413, ...) and 408 included.
+  std::vector<std::pair<int, metrics::Counter>> responses_by_status;
+  // From a request's first byte to its whole response taken by fg_send.
+  metrics::Histogram request_duration;
+
+  uint64_t responses(int status) const;
+  void count_response(int status) const;
 };
 
 class HttpService final : public Service {
  public:
   // Listens on 0.0.0.0:port and opens the root directory; throws std::system_error when
-  // either fails.
-  HttpService(Stack& stack, HttpOptions options);
+  // either fails. Registers its metrics with `metrics`.
+  HttpService(Stack& stack, HttpOptions options, metrics::AppMetricsWriter& metrics);
   ~HttpService() override;
   HttpService(const HttpService&) = delete;
   HttpService& operator=(const HttpService&) = delete;
@@ -105,10 +116,8 @@ class HttpService final : public Service {
   void stop_accepting() override;
   bool idle() const override { return connections_.empty(); }
   std::optional<Instant> next_deadline() const override;
-  void for_each_counter(
-      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
 
-  const HttpCounters& counters() const { return counters_; }
+  const HttpMetrics& counters() const { return counters_; }
   size_t connection_count() const { return connections_.size(); }
   // The most memory any one connection holds in its input and output buffers (capacity),
   // for tests of the bounds above.
@@ -121,9 +130,12 @@ class HttpService final : public Service {
   // Moves a connection on as far as it can without blocking: answers what is buffered,
   // sends, reads more; returns when it waits for the network (or was closed).
   void progress(Connection& c);
-  // Feeds `bytes` to the parser and answers each complete request while output is small;
-  // returns how many bytes were taken.
-  size_t answer_requests(Connection& c, std::span<const std::byte> bytes);
+  // Feeds `bytes` (received at `arrived`) to the parser and answers each complete request
+  // while output is small; returns how many bytes were taken.
+  size_t answer_requests(Connection& c, std::span<const std::byte> bytes, Instant arrived);
+  // The response just queued ends at this position of the connection's output stream: its
+  // duration is observed when fg_send has taken that far (flush).
+  void time_response(Connection& c);
   bool can_take_request(const Connection& c) const;
   void respond(Connection& c, const Request& request);
   void respond_error(Connection& c, int status, Persistence persistence, bool head_only);
@@ -139,7 +151,6 @@ class HttpService final : public Service {
   void watch(Connection& c, uint32_t events);
   void update_deadline(Connection& c);
   void close_connection(Connection& c);
-  void count_status(int status);
 
   Stack& stack_;
   HttpOptions options_;
@@ -153,7 +164,7 @@ class HttpService final : public Service {
   std::set<std::pair<Instant, int>> deadlines_;  // (when, fd)
   std::vector<int> ready_;                       // connections with work left over from a turn
   std::vector<std::byte> read_buffer_;
-  HttpCounters counters_;
+  HttpMetrics counters_;
 };
 
 }  // namespace flowgate::http

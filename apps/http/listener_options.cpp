@@ -26,6 +26,7 @@ std::string filler_body(uint64_t bytes) {
 HttpOptions options_for_listener(const ListenerConfig& listener) {
   const HttpSettings& s = listener.http;
   HttpOptions o;
+  o.listener = listener.name;
   o.port = listener.port;
   o.backlog = static_cast<int>(listener.backlog);
   o.root = s.root;

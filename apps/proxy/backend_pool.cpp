@@ -4,6 +4,30 @@
 
 namespace flowgate::proxy {
 
+void BackendMetrics::retire() const {
+  for (const metrics::Gauge* g : {&up, &active}) g->retire();
+  for (const metrics::Counter* c :
+       {&connections, &connect_failures, &checks, &checks_failed, &marked_down, &ejections}) {
+    c->retire();
+  }
+}
+
+void BackendMetrics::register_with(metrics::AppMetricsWriter& writer, const std::string& pool,
+                                   const std::string& backend) {
+  using metrics::AppFamily;
+  const std::string_view p = pool;
+  const std::string_view b = backend;
+  up = writer.gauge(AppFamily::backend_up, {p, b});
+  active = writer.gauge(AppFamily::backend_active_connections, {p, b});
+  connections = writer.counter(AppFamily::backend_connections, {p, b});
+  connect_failures = writer.counter(AppFamily::backend_connect_failures, {p, b});
+  checks = writer.counter(AppFamily::backend_health_checks, {p, b});
+  checks_failed = writer.counter(AppFamily::backend_health_check_failures, {p, b});
+  marked_down = writer.counter(AppFamily::backend_marked_down, {p, b});
+  ejections = writer.counter(AppFamily::backend_ejections, {p, b});
+  registered = true;
+}
+
 BackendPool::BackendPool(const PoolConfig& config, uint32_t worker_count, Instant now,
                          const BackendPool* previous)
     : name_(config.name),

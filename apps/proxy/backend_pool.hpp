@@ -18,8 +18,30 @@
 #include "apps/proxy/balancer.hpp"
 #include "apps/proxy/health.hpp"
 #include "apps/proxy/maglev.hpp"
+#include "monitoring/app_metrics.hpp"
 
 namespace flowgate::proxy {
+
+// A backend's series (labels: pool, backend) in the worker's app metrics table, registered
+// by the proxy when the backend first appears in a pool, retired by it once a reload has
+// removed the backend and its last connection has ended. A backend removed and added back
+// while its old connections still run is a second Backend on the same series: hence
+// `active` moves by increments (the two add up), never by setting a count.
+struct BackendMetrics {
+  void register_with(metrics::AppMetricsWriter& writer, const std::string& pool,
+                     const std::string& backend);
+  void retire() const;
+
+  bool registered = false;
+  metrics::Gauge up;
+  metrics::Gauge active;
+  metrics::Counter connections;       // connections handed to it
+  metrics::Counter connect_failures;  // refused, reset or timed out
+  metrics::Counter checks;
+  metrics::Counter checks_failed;
+  metrics::Counter marked_down;  // up -> down verdicts
+  metrics::Counter ejections;    // passive ejections
+};
 
 struct Backend {
   std::string name;  // "198.18.0.2:8081": log lines, counters, the Maglev permutation
@@ -35,12 +57,8 @@ struct Backend {
   std::optional<CheckSchedule> schedule;    // with health_check
   std::optional<PassiveEjection> ejection;  // with passive_ejection
   int check_fd = -1;                        // the running active check's socket
-
-  // Counters (this worker's).
-  uint64_t connections = 0;  // connections handed to it
-  uint64_t connect_failures = 0;
-  uint64_t checks_failed = 0;
-  uint64_t went_down = 0;
+  bool removed = false;                     // a reload took it out of its pool
+  BackendMetrics metrics;                   // this worker's
 
   bool up() const { return !health || health->up(); }
   bool ejected(Instant now) const { return ejection && ejection->ejected(now); }

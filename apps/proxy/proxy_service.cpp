@@ -60,18 +60,43 @@ void log_line(const char* format, const std::string& a, const std::string& b) {
 
 }  // namespace
 
-ProxyService::ProxyService(Stack& stack, const GatewayConfig& config, uint32_t worker_count)
-    : stack_(stack), worker_count_(std::max<uint32_t>(worker_count, 1)), scratch_(kChunk) {
+ProxyListenerMetrics::ProxyListenerMetrics(metrics::AppMetricsWriter& writer,
+                                           const std::string& listener) {
+  using metrics::AppFamily;
+  const std::string_view l = listener;
+  accepted = writer.counter(AppFamily::listener_connections_accepted, {l});
+  active = writer.gauge(AppFamily::listener_connections_active, {l});
+  relayed = writer.counter(AppFamily::proxy_connections_relayed, {l});
+  completed = writer.counter(AppFamily::proxy_connections_closed, {l, "completed"});
+  resets = writer.counter(AppFamily::proxy_connections_closed, {l, "reset"});
+  no_backend = writer.counter(AppFamily::proxy_connections_closed, {l, "no_backend"});
+  idle_timeouts = writer.counter(AppFamily::proxy_connections_closed, {l, "idle_timeout"});
+  connect_failures = writer.counter(AppFamily::proxy_connect_failures, {l, "error"});
+  connect_timeouts = writer.counter(AppFamily::proxy_connect_failures, {l, "timeout"});
+  retries = writer.counter(AppFamily::proxy_connect_retries, {l});
+  bytes_to_backends = writer.counter(AppFamily::listener_received_bytes, {l});
+  bytes_to_clients = writer.counter(AppFamily::listener_sent_bytes, {l});
+  backpressure_pauses = writer.counter(AppFamily::proxy_backpressure_pauses, {l});
+}
+
+ProxyService::ProxyService(Stack& stack, const GatewayConfig& config, uint32_t worker_count,
+                           metrics::AppMetricsWriter& metrics)
+    : stack_(stack),
+      metrics_(metrics),
+      worker_count_(std::max<uint32_t>(worker_count, 1)),
+      scratch_(kChunk),
+      reloads_(metrics.counter(metrics::AppFamily::proxy_reloads, {})) {
   epoll_fd_ = fg_epoll_create(stack_);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "proxy: epoll");
   const Instant now = stack_.clock().now();
   for (const PoolConfig& p : config.pools) {
     pools_.push_back(std::make_unique<BackendPool>(p, worker_count_, now));
   }
+  register_backends();
   try {
     for (const ListenerConfig& l : config.listeners) {
       if (l.app != AppKind::proxy) continue;
-      ListenerState state{l.name, l.port, -1, l.proxy};
+      ListenerState state{l.name, l.port, -1, l.proxy, ProxyListenerMetrics(metrics_, l.name)};
       state.fd = open_tcp_listener(stack_, l.port, "proxy " + l.name);
       fg_listen(stack_, state.fd, static_cast<int>(l.backlog));
       epoll_event ev{};
@@ -106,6 +131,33 @@ const BackendPool* ProxyService::pool(const std::string& name) const {
   return nullptr;
 }
 
+const ProxyListenerMetrics& ProxyService::listener_metrics(const std::string& listener) const {
+  for (const ListenerState& l : listeners_) {
+    if (l.name == listener) return l.metrics;
+  }
+  static const ProxyListenerMetrics kNone;  // null handles: every value reads 0
+  return kNone;
+}
+
+void ProxyService::register_backends() {
+  for (const auto& p : pools_) {
+    for (const auto& b : p->backends()) {
+      if (!b->metrics.registered) b->metrics.register_with(metrics_, p->name(), b->name);
+      b->metrics.up.set(b->up() ? 1 : 0);  // a reload may have removed its health checks
+    }
+  }
+}
+
+void ProxyService::retire_if_gone(const std::string& pool, const Backend& b) {
+  if (b.active > 0) return;
+  if (const BackendPool* p = find_pool(pool); p != nullptr) {
+    for (const auto& other : p->backends()) {
+      if (other->name == b.name) return;  // back in the pool: the series is in use again
+    }
+  }
+  b.metrics.retire();
+}
+
 BackendPool* ProxyService::find_pool(const std::string& name) {
   for (const auto& p : pools_) {
     if (p->name() == name) return p.get();
@@ -127,10 +179,18 @@ void ProxyService::reload(const std::vector<PoolConfig>& pools) {
         return std::find(np->backends().begin(), np->backends().end(), b) != np->backends().end();
       });
       if (!kept || !b->schedule) close_check(*b);
+      if (!kept) b->removed = true;
     }
   }
+  std::vector<std::unique_ptr<BackendPool>> old = std::move(pools_);
   pools_ = std::move(fresh);
-  ++counters_.reloads;
+  register_backends();
+  for (const auto& p : old) {
+    for (const auto& b : p->backends()) {
+      if (b->removed) retire_if_gone(p->name(), *b);
+    }
+  }
+  reloads_.add();
 }
 
 size_t ProxyService::buffered_bytes() const {
@@ -195,7 +255,7 @@ void ProxyService::accept_all(size_t listener) {
     const int fd =
         fg_accept(stack_, listeners_[listener].fd, reinterpret_cast<sockaddr*>(&peer), &peer_len);
     if (fd < 0) return;  // EAGAIN: no more completed handshakes
-    ++counters_.accepted;
+    listeners_[listener].metrics.accepted.add();
     no_delay(stack_, fd);
     sockaddr_in local{};
     socklen_t local_len = sizeof local;
@@ -216,19 +276,21 @@ void ProxyService::accept_all(size_t listener) {
         ProxiedConnection{wire::Ipv4Address{ntohl(peer.sin_addr.s_addr)}, ntohs(peer.sin_port),
                           wire::Ipv4Address{ntohl(local.sin_addr.s_addr)}, ntohs(local.sin_port)};
     fds_[fd] = FdOwner{Side::client, id, nullptr};
+    listeners_[listener].metrics.active.add(1);
     try_connect(s);
   }
 }
 
 bool ProxyService::try_connect(Session& s) {
   const ProxySettings& settings = listeners_[s.listener].settings;
+  const ProxyListenerMetrics& m = listeners_[s.listener].metrics;
   const Instant now = stack_.clock().now();
   while (s.attempts < settings.connect_attempts) {
     BackendPool* pool = find_pool(settings.pool);
     std::shared_ptr<Backend> b =
         pool != nullptr ? pool->choose(s.addresses.source.value, s.tried, now) : nullptr;
     if (!b) break;
-    if (++s.attempts > 1) ++counters_.retries;
+    if (++s.attempts > 1) m.retries.add();
     s.tried.push_back(b.get());
     s.tried_keep.push_back(b);
     const int fd = fg_socket(stack_, AF_INET, SOCK_STREAM, 0);
@@ -240,13 +302,14 @@ bool ProxyService::try_connect(Session& s) {
     if (rc < 0 && errno != EINPROGRESS) {
       // Failed at once (no route, no source port): a failure of this attempt, not of the
       // backend, so it does not count towards ejection.
-      ++counters_.connect_failures;
+      m.connect_failures.add();
       fg_close(stack_, fd);
       continue;
     }
     s.backend = b;
     ++b->active;
-    ++b->connections;
+    b->metrics.active.add(1);
+    b->metrics.connections.add();
     s.backend_fd = fd;
     s.backend_events = 0;
     s.phase = Phase::connecting;
@@ -271,17 +334,21 @@ void ProxyService::release_backend(Session& s) {
     s.backend_fd = -1;
   }
   if (s.backend) {
-    --s.backend->active;
+    Backend& b = *s.backend;
+    --b.active;
+    b.metrics.active.add(-1);
+    if (b.removed) retire_if_gone(listeners_[s.listener].settings.pool, b);
     s.backend.reset();
   }
 }
 
 void ProxyService::connect_failed(Session& s, bool timed_out) {
-  ++(timed_out ? counters_.connect_timeouts : counters_.connect_failures);
+  const ProxyListenerMetrics& m = listeners_[s.listener].metrics;
+  (timed_out ? m.connect_timeouts : m.connect_failures).add();
   Backend& b = *s.backend;
-  ++b.connect_failures;
+  b.metrics.connect_failures.add();
   if (b.ejection && b.ejection->on_failure(stack_.clock().now())) {
-    ++counters_.ejections;
+    b.metrics.ejections.add();
     log_line("flowgate proxy: backend %s ejected after connect failures (pool %s)\n", b.name,
              listeners_[s.listener].settings.pool);
   }
@@ -293,7 +360,7 @@ void ProxyService::connect_failed(Session& s, bool timed_out) {
 void ProxyService::connected(Session& s) {
   const ProxySettings& settings = listeners_[s.listener].settings;
   s.phase = Phase::relaying;
-  ++counters_.relayed;
+  listeners_[s.listener].metrics.relayed.add();
   if (s.backend->ejection) s.backend->ejection->on_success();
   switch (settings.proxy_protocol) {
     case ProxyProtocolVersion::none:
@@ -352,8 +419,9 @@ void ProxyService::on_event(int fd, uint32_t events) {
 }
 
 bool ProxyService::pump(Session& s) {
-  if (!transfer(s, s.client_fd, s.backend_fd, s.up, counters_.bytes_to_backends) ||
-      !transfer(s, s.backend_fd, s.client_fd, s.down, counters_.bytes_to_clients)) {
+  const ProxyListenerMetrics& m = listeners_[s.listener].metrics;
+  if (!transfer(s, s.client_fd, s.backend_fd, s.up, m.bytes_to_backends) ||
+      !transfer(s, s.backend_fd, s.client_fd, s.down, m.bytes_to_clients)) {
     end_session(s, End::reset);
     return false;
   }
@@ -365,20 +433,21 @@ bool ProxyService::pump(Session& s) {
   return true;
 }
 
-bool ProxyService::flush(int to, Direction& d, uint64_t& bytes) {
+bool ProxyService::flush(int to, Direction& d, const metrics::Counter& bytes) {
   while (d.has_pending()) {
     const ssize_t n = fg_send(stack_, to, d.pending.data() + d.pending_sent,
                               d.pending.size() - d.pending_sent, 0);
     if (n < 0) return would_block();
     d.pending_sent += static_cast<size_t>(n);
-    bytes += static_cast<uint64_t>(n);
+    bytes.add(static_cast<uint64_t>(n));
   }
   d.pending.clear();
   d.pending_sent = 0;
   return true;
 }
 
-bool ProxyService::transfer(Session& s, int from, int to, Direction& d, uint64_t& bytes) {
+bool ProxyService::transfer(Session& s, int from, int to, Direction& d,
+                            const metrics::Counter& bytes) {
   if (!flush(to, d, bytes)) return false;
   while (!d.has_pending() && !d.eof) {
     const ssize_t n = fg_recv(stack_, from, scratch_.data(), scratch_.size(), 0);
@@ -400,13 +469,13 @@ bool ProxyService::transfer(Session& s, int from, int to, Direction& d, uint64_t
         break;
       }
       sent += static_cast<size_t>(m);
-      bytes += static_cast<uint64_t>(m);
+      bytes.add(static_cast<uint64_t>(m));
     }
     if (sent < static_cast<size_t>(n)) {
       // Back-pressure: `to` is full. Keep the rest and stop reading `from` until it drains.
       d.pending.assign(scratch_.begin() + static_cast<std::ptrdiff_t>(sent), scratch_.begin() + n);
       d.pending_sent = 0;
-      ++counters_.backpressure_pauses;
+      listeners_[s.listener].metrics.backpressure_pauses.add();
     }
   }
   if (d.eof && !d.has_pending() && !d.shut) {
@@ -455,20 +524,22 @@ void ProxyService::abort_socket(int fd) {
 }
 
 void ProxyService::end_session(Session& s, End how) {
+  const ProxyListenerMetrics& m = listeners_[s.listener].metrics;
   switch (how) {
     case End::completed:
-      ++counters_.completed;
+      m.completed.add();
       break;
     case End::reset:
-      ++counters_.resets;
+      m.resets.add();
       break;
     case End::no_backend:
-      ++counters_.no_backend;
+      m.no_backend.add();
       break;
     case End::idle:
-      ++counters_.idle_timeouts;
+      m.idle_timeouts.add();
       break;
   }
+  m.active.add(-1);
   if (how == End::completed) {
     fg_close(stack_, s.client_fd);
     if (s.backend_fd >= 0) fg_close(stack_, s.backend_fd);
@@ -522,7 +593,7 @@ void ProxyService::run_checks(Instant now) {
 
 void ProxyService::start_check(Backend& b, const std::shared_ptr<Backend>& keep, Instant now) {
   b.schedule->start(now);
-  ++counters_.checks;
+  b.metrics.checks.add();
   const int fd = fg_socket(stack_, AF_INET, SOCK_STREAM, 0);
   if (fd < 0) {
     finish_check(b, false, now);
@@ -558,42 +629,15 @@ void ProxyService::finish_check(Backend& b, bool success, Instant now) {
   if (const auto it = fds_.find(b.check_fd); it != fds_.end()) keep = it->second.check;
   close_check(b);
   if (b.schedule) b.schedule->finish();
-  if (!success) {
-    ++counters_.checks_failed;
-    ++b.checks_failed;
-  }
+  if (!success) b.metrics.checks_failed.add();
   if (!b.health || !b.health->record(success)) return;
+  b.metrics.up.set(b.health->up() ? 1 : 0);
   if (b.health->up()) {
-    ++counters_.backends_up;
     log_line("flowgate proxy: backend %s is up%s\n", b.name, "");
   } else {
-    ++counters_.backends_down;
-    ++b.went_down;
+    b.metrics.marked_down.add();
     log_line("flowgate proxy: backend %s is down%s\n", b.name, "");
   }
-}
-
-void ProxyService::for_each_counter(
-    const std::function<void(const std::string& name, uint64_t value)>& f) const {
-  const ProxyCounters& c = counters_;
-  f("proxy_accepted", c.accepted);
-  f("proxy_relayed", c.relayed);
-  f("proxy_completed", c.completed);
-  f("proxy_connect_failures", c.connect_failures);
-  f("proxy_connect_timeouts", c.connect_timeouts);
-  f("proxy_retries", c.retries);
-  f("proxy_no_backend", c.no_backend);
-  f("proxy_resets", c.resets);
-  f("proxy_idle_timeouts", c.idle_timeouts);
-  f("proxy_bytes_to_backends", c.bytes_to_backends);
-  f("proxy_bytes_to_clients", c.bytes_to_clients);
-  f("proxy_backpressure_pauses", c.backpressure_pauses);
-  f("proxy_checks", c.checks);
-  f("proxy_checks_failed", c.checks_failed);
-  f("proxy_backends_down", c.backends_down);
-  f("proxy_backends_up", c.backends_up);
-  f("proxy_ejections", c.ejections);
-  f("proxy_reloads", c.reloads);
 }
 
 }  // namespace flowgate::proxy

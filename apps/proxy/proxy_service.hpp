@@ -38,6 +38,7 @@
 #include "apps/proxy/backend_pool.hpp"
 #include "apps/proxy/proxy_protocol.hpp"
 #include "apps/service.hpp"
+#include "monitoring/app_metrics.hpp"
 
 namespace flowgate {
 
@@ -45,32 +46,36 @@ class Stack;
 
 namespace proxy {
 
-struct ProxyCounters {
-  uint64_t accepted = 0;          // client connections accepted
-  uint64_t relayed = 0;           // connections that reached a backend
-  uint64_t completed = 0;         // ended by FINs both ways
-  uint64_t connect_failures = 0;  // attempts refused, reset or failed at once
-  uint64_t connect_timeouts = 0;  // attempts that timed out
-  uint64_t retries = 0;           // attempts after the first
-  uint64_t no_backend = 0;        // clients reset: no backend left to try
-  uint64_t resets = 0;            // connections ended by a reset or error on either side
-  uint64_t idle_timeouts = 0;     // connections reset after idle_timeout
-  uint64_t bytes_to_backends = 0;
-  uint64_t bytes_to_clients = 0;
-  uint64_t backpressure_pauses = 0;  // times a side stopped being read: the other was full
-  uint64_t checks = 0;               // active health checks started
-  uint64_t checks_failed = 0;
-  uint64_t backends_down = 0;  // up -> down transitions
-  uint64_t backends_up = 0;    // down -> up transitions
-  uint64_t ejections = 0;      // passive ejections
-  uint64_t reloads = 0;
+// One proxy listener's series (label: listener) in the worker's app metrics table. The
+// backends' own are in BackendMetrics.
+struct ProxyListenerMetrics {
+  ProxyListenerMetrics() = default;
+  ProxyListenerMetrics(metrics::AppMetricsWriter& writer, const std::string& listener);
+
+  metrics::Counter accepted;  // client connections accepted
+  metrics::Gauge active;      // client connections being served
+  metrics::Counter relayed;   // connections that reached a backend
+  // How connections ended (proxy_connections_closed{reason}).
+  metrics::Counter completed;      // FINs both ways
+  metrics::Counter resets;         // a reset or error on either side
+  metrics::Counter no_backend;     // clients reset: no backend left to try
+  metrics::Counter idle_timeouts;  // reset after idle_timeout
+  // Connect attempts (proxy_connect_failures{reason}).
+  metrics::Counter connect_failures;  // refused, reset or failed at once
+  metrics::Counter connect_timeouts;
+  metrics::Counter retries;              // attempts after the first
+  metrics::Counter bytes_to_backends;    // read from clients and relayed
+  metrics::Counter bytes_to_clients;     // read from backends and relayed
+  metrics::Counter backpressure_pauses;  // times a side stopped being read: the other was full
 };
 
 class ProxyService final : public Service {
  public:
   // Opens every proxy listener of `config` (throws std::system_error when one cannot listen)
-  // and builds its pools. `worker_count` divides each backend's max_connections.
-  ProxyService(Stack& stack, const GatewayConfig& config, uint32_t worker_count);
+  // and builds its pools. `worker_count` divides each backend's max_connections. Listeners
+  // and backends register their metrics with `metrics`, which must outlive the service.
+  ProxyService(Stack& stack, const GatewayConfig& config, uint32_t worker_count,
+               metrics::AppMetricsWriter& metrics);
   ~ProxyService() override;
   ProxyService(const ProxyService&) = delete;
   ProxyService& operator=(const ProxyService&) = delete;
@@ -83,11 +88,10 @@ class ProxyService final : public Service {
   void stop_accepting() override;
   bool idle() const override { return sessions_.empty(); }
   std::optional<Instant> next_deadline() const override;
-  void for_each_counter(
-      const std::function<void(const std::string& name, uint64_t value)>& f) const override;
 
-  // For tests and `stats`.
-  const ProxyCounters& counters() const { return counters_; }
+  // For tests (`flowgate stats` reads the same series from shared memory).
+  const ProxyListenerMetrics& listener_metrics(const std::string& listener) const;
+  uint64_t reloads() const { return reloads_.value(); }
   size_t sessions() const { return sessions_.size(); }
   const BackendPool* pool(const std::string& name) const;
   // Bytes held in the app's own buffers (what a side's send buffer did not take), summed
@@ -100,6 +104,7 @@ class ProxyService final : public Service {
     uint16_t port = 0;
     int fd = -1;
     ProxySettings settings;
+    ProxyListenerMetrics metrics;
   };
   // One direction of a proxied connection: bytes read from one side, for the other.
   struct Direction {
@@ -146,8 +151,8 @@ class ProxyService final : public Service {
   // Moves what can move both ways; ends the session when done or on error. False if ended.
   bool pump(Session& s);
   // One direction from `from` to `to`; false on an error of either socket.
-  bool transfer(Session& s, int from, int to, Direction& d, uint64_t& bytes);
-  bool flush(int to, Direction& d, uint64_t& bytes);
+  bool transfer(Session& s, int from, int to, Direction& d, const metrics::Counter& bytes);
+  bool flush(int to, Direction& d, const metrics::Counter& bytes);
   void update_interest(Session& s);
   void watch(int fd, uint32_t& current, uint32_t wanted);
   enum class End : uint8_t { completed, reset, no_backend, idle };
@@ -159,10 +164,16 @@ class ProxyService final : public Service {
   void finish_check(Backend& b, bool success, Instant now);
   void close_check(Backend& b);
   void release_backend(Session& s);
+  // Registers the series of backends new in the pools, and sets every backend's up gauge.
+  void register_backends();
+  // A backend removed from its pool: its series go once its last connection has ended
+  // (unless a reload has brought the same backend back meanwhile).
+  void retire_if_gone(const std::string& pool, const Backend& b);
   BackendPool* find_pool(const std::string& name);
   void abort_socket(int fd);
 
   Stack& stack_;
+  metrics::AppMetricsWriter& metrics_;
   uint32_t worker_count_;
   int epoll_fd_ = -1;
   std::vector<ListenerState> listeners_;
@@ -176,7 +187,7 @@ class ProxyService final : public Service {
   uint64_t next_session_id_ = 1;
   bool more_ready_ = false;  // the last run() left ready descriptors unserved
   std::vector<uint8_t> scratch_;
-  ProxyCounters counters_;
+  metrics::Counter reloads_;
 };
 
 }  // namespace proxy

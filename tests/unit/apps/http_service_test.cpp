@@ -58,11 +58,10 @@ TEST(HttpService, FixedResponseGetThenHeadOnOneConnection) {
   EXPECT_EQ(head[0].field("Content-Type"), "text/plain; charset=utf-8");
   EXPECT_EQ(lab.leftover, "") << "and no content";
 
-  const HttpCounters& k = lab.server->counters();
-  EXPECT_EQ(k.connections_accepted, 1u);
-  EXPECT_EQ(k.requests, 2u);
+  const HttpMetrics& k = lab.server->counters();
+  EXPECT_EQ(k.connections_accepted.value(), 1u);
+  EXPECT_EQ(k.connections_active.value(), 1);
   EXPECT_EQ(k.responses(200), 2u);
-  EXPECT_EQ(k.responses_by_class[2], 2u);
   EXPECT_EQ(lab.server->connection_count(), 1u);
   EXPECT_FALSE(lab.server->idle());
 }
@@ -107,7 +106,7 @@ TEST(HttpService, StaticFilesFromARootDirectory) {
   EXPECT_EQ(head[0].field("Content-Length"), "6");
   EXPECT_EQ(lab.leftover, "");
   EXPECT_EQ(lab.server->counters().responses(404), 3u);
-  EXPECT_EQ(lab.server->counters().connections_accepted, 1u) << "all on one connection";
+  EXPECT_EQ(lab.server->counters().connections_accepted.value(), 1u) << "all on one connection";
 }
 
 TEST(HttpService, NoPathEscapesTheRoot) {
@@ -179,13 +178,13 @@ TEST(HttpService, RequestTimeoutAnswers408AndCloses) {
   EXPECT_EQ(r->status, 408);
   EXPECT_EQ(r->field("Connection"), "close");
   EXPECT_TRUE(lab.closed_by_server(fd)) << "our FIN follows the 408";
-  EXPECT_EQ(lab.server->counters().request_timeouts, 1u);
+  EXPECT_EQ(lab.server->counters().request_timeouts.value(), 1u);
   EXPECT_EQ(lab.server->counters().responses(408), 1u);
   // The client closes too; the server's staged close ends.
   fg_close(lab.client_stack(), fd);
   lab.pump();
   EXPECT_EQ(lab.server->connection_count(), 0u);
-  EXPECT_EQ(lab.server->counters().linger_timeouts, 0u);
+  EXPECT_EQ(lab.server->counters().linger_timeouts.value(), 0u);
 }
 
 TEST(HttpService, ARequestTimedFromItsFirstByteNotFromTheLastResponse) {
@@ -217,8 +216,8 @@ TEST(HttpService, AConnectionThatSendsNothingIsClosedWithoutAResponse) {
   EXPECT_FALSE(eof);
   lab.advance(milliseconds(2));
   EXPECT_TRUE(lab.closed_by_server(fd));
-  EXPECT_EQ(lab.server->counters().idle_timeouts, 1u);
-  EXPECT_EQ(lab.server->counters().request_timeouts, 0u);
+  EXPECT_EQ(lab.server->counters().idle_timeouts.value(), 1u);
+  EXPECT_EQ(lab.server->counters().request_timeouts.value(), 0u);
   EXPECT_EQ(lab.server->connection_count(), 0u);
 }
 
@@ -237,7 +236,7 @@ TEST(HttpService, AnIdlePersistentConnectionIsClosedAfterKeepaliveTimeout) {
   EXPECT_FALSE(lab.closed_by_server(fd));
   lab.advance(milliseconds(2));
   EXPECT_TRUE(lab.closed_by_server(fd));
-  EXPECT_EQ(lab.server->counters().idle_timeouts, 1u);
+  EXPECT_EQ(lab.server->counters().idle_timeouts.value(), 1u);
   EXPECT_EQ(lab.server->connection_count(), 0u);
 }
 
@@ -289,7 +288,7 @@ TEST(HttpService, ErrorsGetTheirStatusAndFramingErrorsClose) {
     fg_close(lab.client_stack(), fd);
     lab.pump();
   }
-  const HttpCounters& k = lab.server->counters();
+  const HttpMetrics& k = lab.server->counters();
   for (const int status : {400, 413, 414, 501, 505}) EXPECT_EQ(k.responses(status), 1u) << status;
   EXPECT_EQ(k.responses(405), 2u);
   EXPECT_EQ(k.responses(431), 2u);
@@ -330,7 +329,7 @@ TEST(HttpService, ManyPipelinedRequestsAreAllAnswered) {
   ASSERT_EQ(r.size(), 300u);
   EXPECT_TRUE(
       std::all_of(r.begin(), r.end(), [](const ClientResponse& x) { return x.body == "x"; }));
-  EXPECT_EQ(lab.server->counters().requests, 300u);
+  EXPECT_EQ(lab.server->counters().responses(200), 300u);
 }
 
 TEST(HttpService, ARequestArrivingByteByByte) {
@@ -436,7 +435,7 @@ TEST(HttpService, TheStagedCloseEndsAfterTwoSecondsIfTheClientDoesNotClose) {
   EXPECT_EQ(lab.server->connection_count(), 1u);
   lab.advance(milliseconds(2));
   EXPECT_EQ(lab.server->connection_count(), 0u);
-  EXPECT_EQ(lab.server->counters().linger_timeouts, 1u);
+  EXPECT_EQ(lab.server->counters().linger_timeouts.value(), 1u);
 }
 
 TEST(HttpService, AClientThatKeepsSendingAfterTheLastResponseIsCutOffAfterTwoSeconds) {
@@ -452,8 +451,8 @@ TEST(HttpService, AClientThatKeepsSendingAfterTheLastResponseIsCutOffAfterTwoSec
   }
   EXPECT_EQ(lab.server->connection_count(), 0u);
   EXPECT_LE(lab.now() - start, milliseconds(2100));
-  EXPECT_EQ(lab.server->counters().linger_timeouts, 1u);
-  EXPECT_GT(lab.server->counters().bytes_received, 100u * 1024) << "it read and discarded";
+  EXPECT_EQ(lab.server->counters().linger_timeouts.value(), 1u);
+  EXPECT_GT(lab.server->counters().bytes_received.value(), 100u * 1024) << "it read and discarded";
 }
 
 TEST(HttpService, ALargeFileIsStreamedWithBoundedMemory) {
@@ -479,7 +478,7 @@ TEST(HttpService, ALargeFileIsStreamedWithBoundedMemory) {
   EXPECT_TRUE(r->body == content) << "the body differs";
   EXPECT_LE(largest, 160u * 1024) << "the server kept more than a chunk of the file";
   EXPECT_GE(largest, 64u * 1024) << "a whole chunk at a time";
-  EXPECT_EQ(lab.server->counters().file_errors, 0u);
+  EXPECT_EQ(lab.server->counters().file_errors.value(), 0u);
   // The connection persists, and the file was closed: another request works at once.
   EXPECT_EQ(lab.get(fd, "/big.bin", "Range: ignored\r\n").body.size(), content.size());
 }
@@ -501,7 +500,7 @@ TEST(HttpService, AFileThatShrinksWhileSentEndsTheConnection) {
   EXPECT_TRUE(eof);
   EXPECT_LT(got.size(), 2u * 1024 * 1024);
   EXPECT_NE(got.find("Content-Length: 2097152"), std::string::npos);
-  EXPECT_EQ(lab.server->counters().file_errors, 1u);
+  EXPECT_EQ(lab.server->counters().file_errors.value(), 1u);
   EXPECT_EQ(lab.server->connection_count(), 0u);
 }
 
@@ -516,7 +515,7 @@ TEST(HttpService, AClientThatStopsReadingIsDisconnectedAfterAMinute) {
   EXPECT_LE(lab.server->largest_connection_buffers(), 160u * 1024);
   lab.advance(seconds(31));
   EXPECT_EQ(lab.server->connection_count(), 0u);
-  EXPECT_EQ(lab.server->counters().send_timeouts, 1u);
+  EXPECT_EQ(lab.server->counters().send_timeouts.value(), 1u);
 }
 
 TEST(HttpService, ALargeFixedBodyIsStreamedToo) {
@@ -576,33 +575,134 @@ TEST(HttpService, DrainingClosesIdleConnectionsAndEndsBusyOnesWithClose) {
   EXPECT_EQ(error, ECONNREFUSED);
 }
 
-TEST(HttpService, CountersAreNamedAfterThePort) {
+// Every series of a listener, as the exporter reads it from the table: "family{labels}".
+std::map<std::string, int64_t> app_series(const metrics::AppMetricsArea& area) {
+  std::map<std::string, int64_t> out;
+  metrics::read_app_metrics(area, [&](const metrics::AppMetricView& v) {
+    std::string key(v.info->name);
+    for (size_t i = 0; i < v.label_count; ++i) {
+      key += (i == 0 ? "{" : ",") + std::string(v.info->label_names[i]) + "=" +
+             std::string(v.labels[i]);
+    }
+    key += v.label_count > 0 ? "}" : "";
+    out[key] = v.info->type == metrics::MetricType::gauge
+                   ? v.gauge
+                   : static_cast<int64_t>(v.info->type == metrics::MetricType::counter
+                                              ? v.counter
+                                              : v.histogram.count);
+  });
+  return out;
+}
+
+TEST(HttpService, MetricsAreLabelledWithTheListenerAndTheStatusCode) {
   HttpOptions o = fixed_options();
+  o.listener = "site";
   o.port = 8080;
+  o.fixed->status = 203;  // a status the server never chooses itself: its own series too
   HttpLab lab(std::move(o));
   const int fd = lab.connect(8080);
   lab.get(fd, "/");
-  std::map<std::string, uint64_t> counters;
-  lab.server->for_each_counter(
-      [&](const std::string& name, uint64_t value) { counters.emplace(name, value); });
-  EXPECT_EQ(counters.at("http_8080_requests"), 1u);
-  EXPECT_EQ(counters.at("http_8080_responses_2xx"), 1u);
-  EXPECT_EQ(counters.at("http_8080_responses_200"), 1u);
-  EXPECT_EQ(counters.at("http_8080_responses_404"), 0u);
-  EXPECT_EQ(counters.at("http_8080_connections_accepted"), 1u);
-  EXPECT_GT(counters.at("http_8080_bytes_sent"), 100u);
-  EXPECT_GT(counters.at("http_8080_bytes_received"), 20u);
-  for (const char* name : {"request_timeouts", "idle_timeouts", "linger_timeouts", "send_timeouts",
-                           "connection_errors", "file_errors", "connections_closed"}) {
-    EXPECT_EQ(counters.count(std::string("http_8080_") + name), 1u) << name;
+  lab.get(fd, "/again");
+  const auto bad = lab.exchange(fd, "BREW / HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].status, 501);
+  const auto series = app_series(*lab.metrics_area);
+  EXPECT_EQ(series.at("flowgate_http_requests_total{listener=site,code=203}"), 2);
+  EXPECT_EQ(series.at("flowgate_http_requests_total{listener=site,code=501}"), 1);
+  EXPECT_EQ(series.at("flowgate_http_requests_total{listener=site,code=404}"), 0);
+  EXPECT_EQ(series.at("flowgate_http_request_duration_seconds{listener=site}"), 3);
+  EXPECT_EQ(series.at("flowgate_listener_connections_accepted_total{listener=site}"), 1);
+  EXPECT_EQ(series.at("flowgate_listener_connections_active{listener=site}"), 1);
+  EXPECT_GT(series.at("flowgate_listener_sent_bytes_total{listener=site}"), 100);
+  EXPECT_GT(series.at("flowgate_listener_received_bytes_total{listener=site}"), 20);
+  for (const char* kind : {"request", "idle", "linger", "send"}) {
+    EXPECT_EQ(
+        series.at(std::string("flowgate_http_timeouts_total{listener=site,kind=") + kind + "}"), 0)
+        << kind;
   }
+  EXPECT_EQ(series.count("flowgate_listener_errors_total{listener=site}"), 1u);
+  EXPECT_EQ(series.count("flowgate_http_file_errors_total{listener=site}"), 1u);
+  EXPECT_EQ(lab.metrics.refused(), 0u);
+}
+
+// The bucket a value landed in, from a snapshot's cumulative counts.
+uint64_t in_bucket(const LatencyHistogramSnapshot& h, size_t bucket) {
+  return h.cumulative[bucket] - (bucket == 0 ? 0 : h.cumulative[bucket - 1]);
+}
+
+TEST(HttpService, RequestDurationRunsFromTheFirstByteToTheWholeResponse) {
+  using namespace std::chrono_literals;
+  HttpLab lab(fixed_options());
+  const int fd = lab.connect();
+  lab.send(fd, "GET / HTTP/1.1\r\nHo");  // the first bytes start the clock...
+  lab.advance(30ms);
+  const auto r = lab.exchange(fd, "st: lab\r\n\r\n");  // ...the rest 30 ms later
+  ASSERT_EQ(r.size(), 1u);
+  const LatencyHistogramSnapshot h = lab.server->counters().request_duration.snapshot();
+  EXPECT_EQ(h.count, 1u);
+  EXPECT_EQ(h.sum_ns, 30'000'000u);
+  EXPECT_EQ(in_bucket(h, LatencyHistogram::bucket_of(30ms)), 1u);  // (25, 50] ms
+
+  // Pipelined requests that arrive together, answered at once: two durations of zero.
+  const auto both =
+      lab.exchange(fd, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n", 2);
+  ASSERT_EQ(both.size(), 2u);
+  const LatencyHistogramSnapshot h2 = lab.server->counters().request_duration.snapshot();
+  EXPECT_EQ(h2.count, 3u);
+  EXPECT_EQ(h2.sum_ns, 30'000'000u);
+  EXPECT_EQ(h2.cumulative[0], 2u);
+}
+
+TEST(HttpService, ADurationEndsWhenTheLastByteOfTheResponseIsTaken) {
+  using namespace std::chrono_literals;
+  // 2 MiB: more than the send buffer and the client's window together, so the response can
+  // only be finished once the client reads.
+  HttpLab lab(fixed_options(std::string(2 << 20, 'z')));
+  const int fd = lab.connect();
+  lab.send(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  lab.advance(2s);  // the client reads nothing meanwhile
+  EXPECT_EQ(lab.server->counters().request_duration.snapshot().count, 0u) << "not finished";
+  size_t got = 0;
+  for (int guard = 0; guard < 10000 && got < (2u << 20); ++guard) {
+    got += lab.read(fd).size();
+    lab.advance(1ms);
+  }
+  ASSERT_GE(got, 2u << 20);
+  const LatencyHistogramSnapshot h = lab.server->counters().request_duration.snapshot();
+  EXPECT_EQ(h.count, 1u);
+  EXPECT_GE(h.sum_ns, 2'000'000'000u);
+  EXPECT_EQ(in_bucket(h, LatencyHistogram::bucket_of(2s)), 1u);  // (1, 2.5] s
+}
+
+TEST(HttpService, RefusalsAndTimeoutsAreCountedByCodeAndKind) {
+  using namespace std::chrono_literals;
+  HttpOptions o = fixed_options();
+  o.request_timeout = 1s;
+  HttpLab lab(std::move(o));
+  const int fd = lab.connect();
+  lab.send(fd, "GET / HTTP/1.1\r\n");  // never finished: 408 after the request timeout
+  lab.advance(1100ms);
+  const HttpMetrics& k = lab.server->counters();
+  EXPECT_EQ(k.responses(408), 1u);
+  EXPECT_EQ(k.request_timeouts.value(), 1u);
+  EXPECT_EQ(k.request_duration.snapshot().count, 1u);  // the 408 is a response too
+  const int fd2 = lab.connect();
+  const auto r = lab.exchange(fd2, "GET / HTTP/1.1\r\n\r\n");  // no Host: 400
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(k.responses(r[0].status), 1u);
+  EXPECT_EQ(r[0].status, 400);
+  lab.advance(5s);  // both connections end (staged close and linger)
+  EXPECT_EQ(k.connections_active.value(), 0);
+  EXPECT_EQ(k.connections_accepted.value(), 2u);
 }
 
 TEST(HttpService, ARootThatCannotBeOpenedIsRefusedAtConstruction) {
   test::BackToBack net(server_stack_config(), client_stack_config());
   HttpOptions o;
   o.root = "/nonexistent/flowgate/root";
-  EXPECT_THROW(HttpService(net.a, o), std::system_error);
+  const auto area = std::make_unique<metrics::AppMetricsArea>();
+  metrics::AppMetricsWriter writer(*area);
+  EXPECT_THROW(HttpService(net.a, o, writer), std::system_error);
 }
 
 TEST(HttpService, RootsAreCheckedBeforeTheWorkersStart) {

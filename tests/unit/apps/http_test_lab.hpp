@@ -99,7 +99,7 @@ class HttpLab {
     options.wall_clock = [] {
       return std::chrono::system_clock::time_point(std::chrono::seconds(784111777));
     };
-    server = std::make_unique<HttpService>(net.a, std::move(options));
+    server = std::make_unique<HttpService>(net.a, std::move(options), metrics);
   }
 
   Stack& client_stack() { return net.b; }
@@ -220,6 +220,10 @@ class HttpLab {
   }
 
   BackToBack net{server_stack_config(), client_stack_config()};
+  // The worker's app metrics table, on the heap here.
+  std::unique_ptr<metrics::AppMetricsArea> metrics_area =
+      std::make_unique<metrics::AppMetricsArea>();
+  metrics::AppMetricsWriter metrics{*metrics_area};
   std::unique_ptr<HttpService> server;
   std::string leftover;  // bytes after the responses exchange() returned
 };

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,7 +78,7 @@ struct ProxyNet {
         peer(peer_stack(), clock, peer_link) {
     gw.start();
     peer.start();
-    proxy = std::make_unique<ProxyService>(gw, config, 1);
+    proxy = std::make_unique<ProxyService>(gw, config, 1, metrics);
     run();
   }
 
@@ -170,6 +171,10 @@ struct ProxyNet {
   test::CapturingLink peer_link;
   Stack gw;
   Stack peer;
+  // The worker's app metrics table, on the heap here.
+  std::unique_ptr<metrics::AppMetricsArea> metrics_area =
+      std::make_unique<metrics::AppMetricsArea>();
+  metrics::AppMetricsWriter metrics{*metrics_area};
   std::unique_ptr<ProxyService> proxy;
   std::function<bool(const Frame&)> lose;
 };
@@ -206,7 +211,7 @@ TEST(ProxyService, RelaysBytesBothWays) {
   const int client = net.connect_client();
   const int server = fg_accept(net.peer, listener, nullptr, nullptr);
   ASSERT_GE(server, 0) << "the proxy connected to the backend";
-  EXPECT_EQ(net.proxy->counters().relayed, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").relayed.value(), 1u);
 
   // 1 MiB up and 768 KiB down, larger than every buffer on the way.
   const std::string up = text(1 << 20, 1), down = text(768 << 10, 2);
@@ -230,8 +235,8 @@ TEST(ProxyService, RelaysBytesBothWays) {
   }
   EXPECT_TRUE(got_up == up) << got_up.size();
   EXPECT_TRUE(got_down == down) << got_down.size();
-  EXPECT_EQ(net.proxy->counters().bytes_to_backends, up.size());
-  EXPECT_EQ(net.proxy->counters().bytes_to_clients, down.size());
+  EXPECT_EQ(net.proxy->listener_metrics("web").bytes_to_backends.value(), up.size());
+  EXPECT_EQ(net.proxy->listener_metrics("web").bytes_to_clients.value(), down.size());
 }
 
 TEST(ProxyService, HalfCloseIsCarriedBothWays) {
@@ -262,8 +267,8 @@ TEST(ProxyService, HalfCloseIsCarriedBothWays) {
   net.read_all(client, &eof);
   EXPECT_TRUE(eof);
   EXPECT_EQ(net.proxy->sessions(), 0u);
-  EXPECT_EQ(net.proxy->counters().completed, 1u);
-  EXPECT_EQ(net.proxy->counters().resets, 0u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").completed.value(), 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").resets.value(), 0u);
 
   // The other way round: the backend half-closes first, the client keeps sending.
   const int client2 = net.connect_client();
@@ -283,7 +288,7 @@ TEST(ProxyService, HalfCloseIsCarriedBothWays) {
   net.read_all(server2, &eof);
   EXPECT_TRUE(eof);
   EXPECT_EQ(net.proxy->sessions(), 0u);
-  EXPECT_EQ(net.proxy->counters().completed, 2u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").completed.value(), 2u);
   for (int fd : {client, server, client2, server2}) fg_close(net.peer, fd);
   net.run();
 }
@@ -317,7 +322,7 @@ TEST(ProxyService, ABackendThatDoesNotReadStopsTheClientAndMemoryStaysBounded) {
   // client would have sent.
   EXPECT_LE(accepted, size_t{4 * 256 * 1024 + 16 * 1024});
   EXPECT_LE(most_buffered, size_t{16 * 1024});
-  EXPECT_GE(net.proxy->counters().backpressure_pauses, 1u);
+  EXPECT_GE(net.proxy->listener_metrics("web").backpressure_pauses.value(), 1u);
   tcp::ConnectionInfo info{};
   socklen_t len = sizeof info;
   ASSERT_EQ(fg_getsockopt(net.peer, client, IPPROTO_TCP, TCP_INFO, &info, &len), 0);
@@ -407,16 +412,19 @@ TEST(ProxyService, ARefusingBackendIsRetriedOnAnotherAndEjected) {
   }
   EXPECT_EQ(reached, 6) << "every client reached 8082";
   // Round robin sent the 1st and 3rd to 8081 (refused, retried); two failures ejected it.
-  EXPECT_EQ(net.proxy->counters().connect_failures, 2u);
-  EXPECT_EQ(net.proxy->counters().retries, 2u);
-  EXPECT_EQ(net.proxy->counters().ejections, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_failures.value(), 2u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").retries.value(), 2u);
+  EXPECT_EQ(net.proxy->pool("web")->backends()[0]->metrics.ejections.value(), 1u);
+  EXPECT_EQ(net.proxy->pool("web")->backends()[0]->metrics.connect_failures.value(), 2u);
+  EXPECT_EQ(net.proxy->pool("web")->backends()[1]->metrics.connect_failures.value(), 0u);
+  EXPECT_EQ(net.proxy->pool("web")->backends()[1]->metrics.connections.value(), 6u);
   EXPECT_TRUE(net.proxy->pool("web")->backends()[0]->ejected(net.clock.now()));
   // After the cool-down it is tried again.
   net.advance(seconds(11));
   EXPECT_FALSE(net.proxy->pool("web")->backends()[0]->ejected(net.clock.now()));
   net.connect_client();
   net.connect_client();
-  EXPECT_EQ(net.proxy->counters().connect_failures, 3u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_failures.value(), 3u);
 }
 
 TEST(ProxyService, AConnectTimeoutIsRetriedOnAnotherBackend) {
@@ -429,9 +437,9 @@ TEST(ProxyService, AConnectTimeoutIsRetriedOnAnotherBackend) {
   const int client = net.connect_client();
   EXPECT_LT(fg_accept(net.peer, listener, nullptr, nullptr), 0);
   net.advance(milliseconds(999));
-  EXPECT_EQ(net.proxy->counters().connect_timeouts, 0u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_timeouts.value(), 0u);
   net.advance(milliseconds(1));
-  EXPECT_EQ(net.proxy->counters().connect_timeouts, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_timeouts.value(), 1u);
   const int server = fg_accept(net.peer, listener, nullptr, nullptr);
   ASSERT_GE(server, 0) << "the second attempt went to 8082";
   net.send_all(client, "hello");
@@ -446,8 +454,8 @@ TEST(ProxyService, WithNoBackendLeftTheClientIsReset) {
   int error = 0;
   net.read_all(client, nullptr, &error);
   EXPECT_EQ(error, ECONNRESET);
-  EXPECT_EQ(net.proxy->counters().connect_failures, 2u);
-  EXPECT_EQ(net.proxy->counters().no_backend, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_failures.value(), 2u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").no_backend.value(), 1u);
   EXPECT_EQ(net.proxy->sessions(), 0u);
   EXPECT_EQ(net.proxy->pool("web")->backends()[0]->active, 0u);
   EXPECT_EQ(net.proxy->pool("web")->backends()[1]->active, 0u);
@@ -466,7 +474,7 @@ TEST(ProxyService, IdleConnectionsAreResetAfterTheIdleTimeout) {
   EXPECT_EQ(net.proxy->sessions(), 1u) << "8 s old but active 4 s ago";
   net.advance(milliseconds(1001));
   EXPECT_EQ(net.proxy->sessions(), 0u);
-  EXPECT_EQ(net.proxy->counters().idle_timeouts, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").idle_timeouts.value(), 1u);
   int client_error = 0, server_error = 0;
   net.read_all(client, nullptr, &client_error);
   net.read_all(server, nullptr, &server_error);
@@ -517,7 +525,7 @@ TEST(ProxyService, MaxConnectionsIsEnforced) {
   int error = 0;
   net.read_all(clients[5], nullptr, &error);
   EXPECT_EQ(error, ECONNRESET);
-  EXPECT_EQ(net.proxy->counters().no_backend, 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").no_backend.value(), 1u);
   // One ends (both sides): its place is free again.
   fg_close(net.peer, clients[0]);
   net.run();
@@ -572,9 +580,9 @@ TEST(ProxyService, WeightZeroDrainsAndAReloadKeepsEstablishedConnections) {
   ASSERT_EQ(fg_shutdown(net.peer, old_client, SHUT_WR), 0);
   ASSERT_EQ(fg_shutdown(net.peer, old_server, SHUT_WR), 0);
   net.run();
-  EXPECT_EQ(net.proxy->counters().completed, 1u);
-  EXPECT_EQ(net.proxy->counters().resets, 0u);
-  EXPECT_EQ(net.proxy->counters().reloads, 2u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").completed.value(), 1u);
+  EXPECT_EQ(net.proxy->listener_metrics("web").resets.value(), 0u);
+  EXPECT_EQ(net.proxy->reloads(), 2u);
 }
 
 TEST(ProxyService, HealthChecksTakeADeadBackendOutAndBringItBack) {
@@ -588,11 +596,12 @@ TEST(ProxyService, HealthChecksTakeADeadBackendOutAndBringItBack) {
   EXPECT_TRUE(dead.up());
   net.advance(milliseconds(200));
   EXPECT_FALSE(dead.up()) << "down within fall x interval";
-  EXPECT_EQ(net.proxy->counters().backends_down, 1u);
+  EXPECT_EQ(dead.metrics.marked_down.value(), 1u);
+  EXPECT_EQ(dead.metrics.up.value(), 0);
   // Now every connection goes to 8082 at the first attempt.
-  const uint64_t failures = net.proxy->counters().connect_failures;
+  const uint64_t failures = net.proxy->listener_metrics("web").connect_failures.value();
   for (int i = 0; i < 4; ++i) net.connect_client();
-  EXPECT_EQ(net.proxy->counters().connect_failures, failures);
+  EXPECT_EQ(net.proxy->listener_metrics("web").connect_failures.value(), failures);
   int reached = 0;
   while (fg_accept(net.peer, listener2, nullptr, nullptr) >= 0) ++reached;
   EXPECT_EQ(reached, 4);
@@ -602,7 +611,8 @@ TEST(ProxyService, HealthChecksTakeADeadBackendOutAndBringItBack) {
   EXPECT_FALSE(dead.up());
   net.advance(seconds(1));
   EXPECT_TRUE(dead.up());
-  EXPECT_EQ(net.proxy->counters().backends_up, 1u);
+  EXPECT_EQ(dead.metrics.up.value(), 1);
+  EXPECT_EQ(dead.metrics.marked_down.value(), 1u);
   // The checks left no connection behind on the backend (each was accepted and reset).
   while (fg_accept(net.peer, listener1, nullptr, nullptr) >= 0) {
   }
@@ -619,10 +629,10 @@ TEST(ProxyService, AHealthCheckWithoutAnswerFailsAtItsTimeout) {
   // Checks at 0 and 1 s get no answer; the second times out at 1.3 s.
   net.advance(milliseconds(1299));
   EXPECT_TRUE(silent.up());
-  EXPECT_EQ(silent.checks_failed, 1u);
+  EXPECT_EQ(silent.metrics.checks_failed.value(), 1u);
   net.advance(milliseconds(1));
   EXPECT_FALSE(silent.up());
-  EXPECT_EQ(silent.checks_failed, 2u);
+  EXPECT_EQ(silent.metrics.checks_failed.value(), 2u);
   EXPECT_TRUE(net.proxy->pool("web")->backends()[1]->up());
   // The black hole ends: the next check (at 2 s) succeeds, and rise 1 brings it up.
   net.lose = nullptr;
@@ -644,6 +654,95 @@ TEST(ProxyService, ClosingTheListenerOnDrainKeepsConnections) {
   fg_close(net.peer, server);
   net.run();
   EXPECT_TRUE(net.proxy->idle());
+}
+
+// The series the proxy keeps in the table, as "family{labels} value" (what the exporter sees).
+std::map<std::string, int64_t> app_series(const ProxyNet& net) {
+  std::map<std::string, int64_t> out;
+  metrics::read_app_metrics(*net.metrics_area, [&](const metrics::AppMetricView& v) {
+    std::string key(v.info->name);
+    for (size_t i = 0; i < v.label_count; ++i) {
+      key += (i == 0 ? "{" : ",") + std::string(v.info->label_names[i]) + "=" +
+             std::string(v.labels[i]);
+    }
+    key += v.label_count > 0 ? "}" : "";
+    out[key] =
+        v.info->type == metrics::MetricType::gauge ? v.gauge : static_cast<int64_t>(v.counter);
+  });
+  return out;
+}
+
+TEST(ProxyService, BackendAndListenerGaugesFollowTheConnections) {
+  ProxyNet net(pool_yaml("round_robin", {backend(8081)}));
+  const int listener = net.listen_backend(8081);
+  const std::string b = "{pool=web,backend=198.18.0.2:8081}";
+  auto series = app_series(net);
+  EXPECT_EQ(series.at("flowgate_backend_up" + b), 1) << "no health checks: up";
+  EXPECT_EQ(series.at("flowgate_backend_active_connections" + b), 0);
+  EXPECT_EQ(series.at("flowgate_listener_connections_active{listener=web}"), 0);
+
+  const int client1 = net.connect_client();
+  const int client2 = net.connect_client();
+  const int server1 = fg_accept(net.peer, listener, nullptr, nullptr);
+  const int server2 = fg_accept(net.peer, listener, nullptr, nullptr);
+  ASSERT_GE(server2, 0);
+  series = app_series(net);
+  EXPECT_EQ(series.at("flowgate_backend_active_connections" + b), 2);
+  EXPECT_EQ(series.at("flowgate_backend_connections_total" + b), 2);
+  EXPECT_EQ(series.at("flowgate_listener_connections_active{listener=web}"), 2);
+  EXPECT_EQ(series.at("flowgate_listener_connections_accepted_total{listener=web}"), 2);
+  EXPECT_EQ(series.at("flowgate_proxy_connections_relayed_total{listener=web}"), 2);
+
+  // One ends in order, the other is reset by the backend.
+  fg_shutdown(net.peer, client1, SHUT_WR);
+  fg_shutdown(net.peer, server1, SHUT_WR);
+  net.run();
+  const linger abort{1, 0};
+  fg_setsockopt(net.peer, server2, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  fg_close(net.peer, server2);
+  net.run();
+  series = app_series(net);
+  EXPECT_EQ(series.at("flowgate_backend_active_connections" + b), 0);
+  EXPECT_EQ(series.at("flowgate_listener_connections_active{listener=web}"), 0);
+  EXPECT_EQ(series.at("flowgate_proxy_connections_closed_total{listener=web,reason=completed}"), 1);
+  EXPECT_EQ(series.at("flowgate_proxy_connections_closed_total{listener=web,reason=reset}"), 1);
+  EXPECT_EQ(series.at("flowgate_proxy_reloads_total"), 0);
+  EXPECT_EQ(net.metrics.refused(), 0u);
+  for (int fd : {client1, client2, server1}) fg_close(net.peer, fd);
+}
+
+TEST(ProxyService, ARemovedBackendsSeriesLeaveWithItsLastConnection) {
+  ProxyNet net(pool_yaml("round_robin", {backend(8081)}));
+  const int listener1 = net.listen_backend(8081);
+  net.listen_backend(8082);
+  const std::string old_backend = "{pool=web,backend=198.18.0.2:8081}";
+  const int client = net.connect_client();
+  const int server = fg_accept(net.peer, listener1, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+
+  net.proxy->reload(config_from(pool_yaml("round_robin", {backend(8082)})).pools);
+  auto series = app_series(net);
+  EXPECT_EQ(series.at("flowgate_backend_active_connections" + old_backend), 1)
+      << "its connection still runs";
+  EXPECT_EQ(series.at("flowgate_backend_up{pool=web,backend=198.18.0.2:8082}"), 1);
+  EXPECT_EQ(series.at("flowgate_proxy_reloads_total"), 1);
+
+  fg_shutdown(net.peer, client, SHUT_WR);
+  fg_shutdown(net.peer, server, SHUT_WR);
+  net.run();
+  series = app_series(net);
+  EXPECT_EQ(series.count("flowgate_backend_active_connections" + old_backend), 0u);
+  EXPECT_EQ(series.count("flowgate_backend_connections_total" + old_backend), 0u);
+  EXPECT_EQ(series.count("flowgate_backend_up{pool=web,backend=198.18.0.2:8082}"), 1u);
+
+  // Back in the pool: the same series again, its counter where it was.
+  net.proxy->reload(config_from(pool_yaml("round_robin", {backend(8081), backend(8082)})).pools);
+  series = app_series(net);
+  EXPECT_EQ(series.at("flowgate_backend_connections_total" + old_backend), 1);
+  EXPECT_EQ(series.at("flowgate_backend_active_connections" + old_backend), 0);
+  EXPECT_EQ(series.at("flowgate_backend_up" + old_backend), 1);
+  fg_close(net.peer, client);
+  fg_close(net.peer, server);
 }
 
 }  // namespace
