@@ -8,8 +8,10 @@ packages=(
   build-essential cmake ninja-build pkg-config
   # libraries: libsodium (SipHash for TCP ISNs and SYN cookies); libxdp/libbpf (AF_XDP sockets
   # and loading our XDP program, which clang compiles with -target bpf); Boost.Interprocess
-  # (the shared-memory segment); yaml-cpp (the configuration file)
-  libsodium-dev libxdp-dev libbpf-dev libboost-dev libyaml-cpp-dev
+  # (the shared-memory segment); yaml-cpp (the configuration file); prometheus-cpp and the
+  # civetweb it serves with (the supervisor's /metrics, /healthz and /readyz)
+  libsodium-dev libxdp-dev libbpf-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev
+  libcivetweb-dev
   # tests: GoogleTest; libFuzzer targets need clang with its runtime
   googletest libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # lab and integration tests: real Linux peers in a network namespace
@@ -17,6 +19,9 @@ packages=(
   # proxy and http tests: nginx backends in the peer namespace, HTTP clients (curl, wrk,
   # ab, which is in apache2-utils)
   nginx curl apache2-utils wrk
+  # monitoring tests: promtool (check metrics, check and test rules) and a real Prometheus
+  # server scraping the gateway; jq reads its HTTP API and the Grafana dashboard
+  prometheus jq
 )
 
 # --list: print the package names (what .ci/run installs) and nothing else.
