@@ -6,10 +6,11 @@
 //     └── ...
 //
 // The children are the same binary, started with fork + exec (never a bare fork: the
-// supervisor will run exporter threads, and a forked copy of a threaded process may only
-// call async-signal-safe functions). They find everything in the segment, the configuration
-// text included, so a worker restarted after a SIGHUP that was refused runs exactly what its
-// siblings run. The eventfds that wake them are inherited.
+// supervisor runs the management endpoint's threads (/metrics, /healthz, /readyz:
+// monitoring/management_server.hpp), and a forked copy of a threaded process may only call
+// async-signal-safe functions until it execs). They find everything in the segment, the
+// configuration text included, so a worker restarted after a SIGHUP that was refused runs
+// exactly what its siblings run. The eventfds that wake them are inherited.
 //
 // Children stay in the supervisor's process group (a SIGKILL of the group takes them all,
 // which is what an operator expects), ignore SIGINT and SIGHUP (Ctrl-C and a terminal's
@@ -45,6 +46,7 @@
 #include "apps/commands.hpp"
 #include "apps/config.hpp"
 #include "apps/http/listener_options.hpp"
+#include "monitoring/management_server.hpp"
 #include "monitoring/metrics_catalog.hpp"
 #include "rx_tx/interface_info.hpp"
 #include "rx_tx/xdp/xdp_program.hpp"
@@ -172,6 +174,8 @@ class Supervisor {
   uint32_t worker_uid_ = 0;
   uint32_t worker_gid_ = 0;
   std::unique_ptr<shm::Segment> segment_;
+  // After segment_: destroyed first, so no scrape reads a segment that is gone.
+  std::unique_ptr<exporter::ManagementServer> management_;
   MonotonicClock clock_;
 
   int signal_fd_ = -1;
@@ -264,6 +268,23 @@ bool Supervisor::prepare() {
   io_wake_fd_ = make_eventfd();
   supervisor_wake_fd_ = make_eventfd();
   for (uint32_t k = 0; k < config_.workers; ++k) worker_wake_fds_.push_back(make_eventfd());
+  // Only now, with the signals blocked: the endpoint's threads inherit this thread's mask,
+  // so SIGCHLD and the others still reach the signalfd and nothing else. Before the I/O
+  // process: a port that is taken refuses the start before anything is attached.
+  if (config_.management) {
+    try {
+      management_ = std::make_unique<exporter::ManagementServer>(
+          *segment_, config_.management->address.to_string(), config_.management->port);
+    } catch (const exporter::ManagementError& e) {
+      const int line = config_.line_of("management.address") != 0
+                           ? config_.line_of("management.address")
+                           : config_.line_of("management");
+      std::fprintf(
+          stderr, "%s\n",
+          ConfigError{config_.source, line, "management.address", e.what()}.to_string().c_str());
+      return false;
+    }
+  }
   return signal_fd_ >= 0;
 }
 
@@ -289,7 +310,9 @@ pid_t Supervisor::spawn(const std::vector<std::string>& args, const std::vector<
   ::sigaction(SIGHUP, &ignore, nullptr);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
-  for (int s : {SIGTERM, SIGCHLD}) ::sigaction(s, &dfl, nullptr);
+  // SIGPIPE: civetweb (the management endpoint) ignores it in the whole supervisor, and an
+  // ignored signal would stay ignored across exec.
+  for (int s : {SIGTERM, SIGCHLD, SIGPIPE}) ::sigaction(s, &dfl, nullptr);
   ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
   for (int fd : keep_fds) {
     const int flags = ::fcntl(fd, F_GETFD);
@@ -477,6 +500,8 @@ bool Supervisor::wait_for_exit(pid_t pid, std::chrono::milliseconds timeout, int
 
 int Supervisor::shutdown(int status) {
   stopping_ = true;
+  // /readyz says so from now on, so a load balancer stops sending new clients.
+  if (management_) management_->begin_draining();
   // Workers first: they stop accepting and give their connections drain_timeout to end.
   for (WorkerSlot& w : workers_) {
     if (w.pid > 0) ::kill(w.pid, SIGTERM);
@@ -519,6 +544,9 @@ int Supervisor::shutdown(int status) {
       log("cannot check %s for a leftover XDP program: %s", config_.interface.c_str(), e.what());
     }
   }
+  // /metrics and /healthz answered until here (the last scrape shows the drain); the server
+  // joins its threads before the segment they read is unmapped.
+  management_.reset();
   segment_.reset();
   shm::Segment::remove(config_.instance);
   return status;
@@ -531,13 +559,18 @@ int Supervisor::run() {
   }
   if (!start_io()) return shutdown(1);
   for (uint32_t k = 0; k < config_.workers; ++k) start_worker(k);
-  log("running instance '%s' on %s as %s: %u worker%s, %s%s; pid %d", config_.instance.c_str(),
+  const std::string endpoint = management_ ? "; metrics on http://" +
+                                                 config_.management->address.to_string() + ":" +
+                                                 std::to_string(management_->port()) + "/metrics"
+                                           : "; management endpoint off";
+  log("running instance '%s' on %s as %s: %u worker%s, %s%s; pid %d%s", config_.instance.c_str(),
       config_.interface.c_str(), config_.address.to_string().c_str(), config_.workers,
       config_.workers == 1 ? "" : "s",
       config_.backend == LinkBackend::af_packet
           ? "AF_PACKET"
           : (config_.xdp_mode == XdpMode::native ? "AF_XDP (native XDP)" : "AF_XDP (generic XDP)"),
-      config_.fault_injection ? ", FAULT INJECTION ON (testing)" : "", ::getpid());
+      config_.fault_injection ? ", FAULT INJECTION ON (testing)" : "", ::getpid(),
+      endpoint.c_str());
 
   for (;;) {
     if (io_failed_) return shutdown(1);
