@@ -17,7 +17,6 @@
 // BTF that libxdp's dispatcher needs to chain us with other programs.
 
 #include <linux/bpf.h>
-#include <linux/if_arp.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -45,8 +44,22 @@ struct vlan_tag {
   __be16 encapsulated_proto;
 };
 
-// The ARP body for Ethernet/IPv4 (RFC 826). The kernel's struct arphdr stops before the
-// addresses because their sizes depend on the hardware type.
+// The fixed part of an ARP packet (RFC 826). Declared here rather than taken from
+// <linux/if_arp.h>, which pulls in glibc's <sys/socket.h>: for -target bpf that resolves to the
+// 32-bit stubs, which a machine without the i386 libc headers does not have.
+struct arp_fixed_header {
+  __be16 hardware_type;
+  __be16 protocol_type;
+  unsigned char hardware_length;
+  unsigned char protocol_length;
+  __be16 operation;
+};
+
+// ARP's hardware type for Ethernet (RFC 826, IANA "Hardware Types" 1).
+#define FG_ARP_HARDWARE_ETHERNET 1
+
+// The ARP body for Ethernet/IPv4 (RFC 826). The fixed header stops before the addresses
+// because their sizes depend on the hardware type.
 struct arp_ipv4_body {
   unsigned char sender_mac[ETH_ALEN];
   __be32 sender_ip;
@@ -131,11 +144,12 @@ static __always_inline __u32 address_flags(__be32 address, int* found) {
 }
 
 static __always_inline int handle_arp(struct xdp_md* ctx, void* l3, void* data_end) {
-  struct arphdr* arp = l3;
+  struct arp_fixed_header* arp = l3;
   if ((void*)(arp + 1) > data_end) return parse_error();
   // Only Ethernet/IPv4 ARP has the layout below; anything else is the kernel's business.
-  if (arp->ar_hrd != bpf_htons(ARPHRD_ETHER) || arp->ar_pro != bpf_htons(ETH_P_IP) ||
-      arp->ar_hln != ETH_ALEN || arp->ar_pln != 4) {
+  if (arp->hardware_type != bpf_htons(FG_ARP_HARDWARE_ETHERNET) ||
+      arp->protocol_type != bpf_htons(ETH_P_IP) || arp->hardware_length != ETH_ALEN ||
+      arp->protocol_length != 4) {
     return pass();
   }
   struct arp_ipv4_body* body = (void*)(arp + 1);
