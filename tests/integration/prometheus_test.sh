@@ -170,11 +170,11 @@ else
 fi
 for file in monitoring/grafana/flowgate.json monitoring/alerts/flowgate.rules.yml; do
   grep -o 'flowgate_[a-z0-9_]*' "$repo/$file" | sort -u >"$work/used.txt"
-  missing=$(comm -23 "$work/used.txt" "$work/served.txt" | tr '\n' ' ')
-  if [[ -z $missing ]]; then
+  unserved=$(comm -23 "$work/used.txt" "$work/served.txt" | tr "\n" " ")
+  if [[ -z $unserved ]]; then
     pass "every metric $file names ($(wc -l <"$work/used.txt")) is in the live /metrics"
   else
-    fail "$file names metrics /metrics does not have: $missing"
+    fail "$file names metrics /metrics does not have: $unserved"
   fi
 done
 
