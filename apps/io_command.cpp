@@ -1,6 +1,7 @@
 // `flowgate io`: the I/O process, started by the supervisor. It reads what it serves from
 // the configuration stored in the segment and runs rx_tx's loop until SIGTERM.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ FaultConfig fault_config_for(const FaultInjectionConfig& f, uint64_t direction_s
 
 int run_io_command(const ChildOptions& options) {
   constexpr const char* kWho = "flowgate io";
+  // The supervisor execs /proc/self/exe, so the kernel names this process "exe"; give ps,
+  // top and pidof a name that says which process of the gateway this is.
+  ::prctl(PR_SET_NAME, "flowgate-io", 0, 0, 0);
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);

@@ -167,6 +167,11 @@ uint16_t random_ip_id() {
 int run_worker_command(const ChildOptions& options) {
   char who[48];
   std::snprintf(who, sizeof who, "flowgate worker %u", options.index);
+  // Named for ps and top instead of the "exe" that exec of /proc/self/exe leaves (the
+  // kernel keeps 15 characters: "flowgate-wk63" fits).
+  char process_name[16];
+  std::snprintf(process_name, sizeof process_name, "flowgate-wk%u", options.index);
+  ::prctl(PR_SET_NAME, process_name, 0, 0, 0);
   auto fail = [&](const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", who, message.c_str());
     return 1;
