@@ -164,8 +164,10 @@ class WorkerApps {
 
 struct WorkerLoopOptions {
   int wake_fd = -1;  // our eventfd: the I/O process writes it when we sleep
-  // signalfd for SIGTERM/SIGINT (start draining) and SIGUSR1 (a tool asked something of
-  // us: it only wakes the loop, which then calls answer_tools).
+  // signalfd for SIGUSR1 (a tool asked something of us: it only wakes the loop, which then
+  // calls answer_tools) and any other signal it carries, which starts the drain. The worker
+  // process gives it SIGTERM; SIGINT it ignores, since Ctrl-C is for the supervisor, which
+  // then drains every worker with SIGTERM.
   int signal_fd = -1;
   Duration drain_timeout = std::chrono::seconds(5);
   // Called with the stack at the start of every round: answers what the tools asked
