@@ -22,6 +22,9 @@ packages=(
   # monitoring tests: promtool (check metrics, check and test rules) and a real Prometheus
   # server scraping the gateway; jq reads its HTTP API and the Grafana dashboard
   prometheus jq
+  # lab benchmark (tests/bench/lab_bench.sh): HAProxy in TCP mode is the proxy's peer, h2load
+  # (in nghttp2-client) holds the fixed request rate of the latency row
+  haproxy nghttp2-client
 )
 
 # --list: print the package names (what .ci/run installs) and nothing else.
