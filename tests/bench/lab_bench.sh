@@ -34,8 +34,9 @@
 #   row invalid: no ratio is printed from it. Before each run a fixed spin loop is timed on
 #   both CPUs; a pair whose A and B timings differ by more than 10% is flagged.
 #
-# Needs root. Everything is bounded in time, and a trap removes the namespaces and stops
-# every process the script started however it ends.
+# Needs root (exit 77 without). Exits 1 when the lab or a server cannot be set up, or when a
+# row has an invalid run (the table is printed first). Everything is bounded in time, and a
+# trap removes the namespaces and stops every process the script started however it ends.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -323,13 +324,13 @@ check_body "http://$FG_IP:8000/" "flowgate's proxy"
 log "every server answers the same $BODY_BYTES-byte body"
 
 # --- Measuring ------------------------------------------------------------------------------
-# A fixed amount of work on one CPU, in ms: the CPU speed check before every run.
+# The CPU time, in ms, of a fixed amount of work on one CPU: the CPU speed check before
+# every run. CPU time rather than wall time, so that another process on that CPU (the other
+# helpers' builds on a shared machine) does not pass for a change of speed.
 spin_ms() {
-  local t0 t1
-  t0=$(date +%s%N)
-  taskset -c "$1" awk 'BEGIN { for (i = 0; i < 2000000; i++) s += i }'
-  t1=$(date +%s%N)
-  echo $(((t1 - t0) / 1000000))
+  local TIMEFORMAT='%3U %3S'
+  { time taskset -c "$1" awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i }'; } 2>&1 |
+    awk '{ printf "%d", 1000 * ($1 + $2) }'
 }
 
 # CPU ticks (user + system) used so far by the processes of the sessions given.
@@ -346,13 +347,21 @@ session_ticks() {
 }
 
 # run_client OUT CMD...: runs a client in the peer namespace on the client CPU, bounded, and
-# writes its output to OUT and "cpu USER SYS REAL" (its own CPU time) to OUT.time.
+# writes its output to OUT, "cpu USER SYS REAL" (its own CPU time) to OUT.time and the
+# servers' CPU share over the run (every server process, idle ones add nothing) to
+# OUT.server.
 run_client() {
   local out=$1
   shift
-  local TIMEFORMAT='cpu %U %S %R'
+  local TIMEFORMAT='cpu %U %S %R' t0 t1 ticks0 ticks1
+  ticks0=$(session_ticks "$fg_pid" "$reflector_pid" "$nginx_pid" "$haproxy_pid")
+  t0=$(date +%s%N)
   { time timeout $((duration + 30)) ip netns exec "$peer_ns" taskset -c "$CLIENT_CPU" "$@" \
     >"$out" 2>&1; } 2>"$out.time"
+  t1=$(date +%s%N)
+  ticks1=$(session_ticks "$fg_pid" "$reflector_pid" "$nginx_pid" "$haproxy_pid")
+  awk -v d=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) \
+    'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }' >"$out.server"
 }
 client_share() {  # client_share OUT: the client's CPU time over its wall time, in %
   awk '/^cpu / && $4 > 0 { printf "%.0f", 100 * ($2 + $3) / $4 }' "$1.time"
@@ -482,12 +491,16 @@ pair_row() {
       # Not in a subshell: a measurement may start or stop a server (the UDP row).
       $fn "$work/rows/$id.$side.$i" >"$work/rows/$id.$side.$i.result"
       v=$(<"$work/rows/$id.$side.$i.result")
+      local who=flowgate
+      [[ $side == b ]] && who=${row_peer[$id]}
       if [[ $v == invalid* ]]; then
         echo "$v" >>"$work/rows/$id.$side"
-        log "  $id run $i ${side/a/flowgate}: $v"
+        log "  $id run $i $who: $v"
       else
-        echo "$v $(client_share "$work/rows/$id.$side.$i") $s0 $s1" >>"$work/rows/$id.$side"
-        log "  $id run $i $([[ $side == a ]] && echo flowgate || echo "${row_peer[$id]}"): $v (client CPU $(client_share "$work/rows/$id.$side.$i")%)"
+        echo "$v $(client_share "$work/rows/$id.$side.$i") $s0 $s1 $(<"$work/rows/$id.$side.$i.server")" \
+          >>"$work/rows/$id.$side"
+        log "  $id run $i $who: $v (client CPU $(client_share "$work/rows/$id.$side.$i")%," \
+          "server CPU $(<"$work/rows/$id.$side.$i.server")%, spin $s0/$s1 ms)"
       fi
     done
   done
@@ -584,18 +597,22 @@ fmt() { awk -v v="$1" 'BEGIN { if (v == "") print "—"; else if (v >= 100) prin
 
 # table_line ID TITLE FIELD GOAL BETTER
 table_line() {
-  local id=$1 title=$2 field=$3 goal=$4 better=$5 a b ratio holds share notes=""
+  local id=$1 title=$2 field=$3 goal=$4 better=$5 a b ratio holds share server notes=""
   local fa=$work/rows/$id.a fb=$work/rows/$id.b bad
   bad=$(grep -h '^invalid' "$fa" "$fb" | head -n 1)
   a=$(valid_median "$fa" "$field" || true)
   b=$(valid_median "$fb" "$field" || true)
-  # Fields: VALUE SHARE SPIN0 SPIN1, or P50 P99 SHARE SPIN0 SPIN1 for latency.
+  # Fields: VALUE SHARE SPIN0 SPIN1 SERVER, or P50 P99 SHARE SPIN0 SPIN1 SERVER for latency.
   local share_field=2
   [[ $id == lat || $id == blat ]] && share_field=3
   local sa sb
   sa=$(valid_median "$fa" "$share_field" || true)
   sb=$(valid_median "$fb" "$share_field" || true)
   share="${sa:-—}% / ${sb:-—}%"
+  local va vb
+  va=$(valid_median "$fa" $((share_field + 3)) || true)
+  vb=$(valid_median "$fb" $((share_field + 3)) || true)
+  server="${va:-—}% / ${vb:-—}%"
   if [[ -n $bad ]]; then
     ratio="—" holds="invalid: ${bad#invalid: }"
     a=$(grep -v '^invalid' "$fa" | awk -v f="$field" '{ print $f }' | median)
@@ -624,7 +641,7 @@ table_line() {
     [[ $better == higher ]] && goal_text="≥ ${goal}×" || goal_text="≤ ${goal}×"
   fi
   [[ $ratio != "—" && -n $ratio ]] && ratio="${ratio}×"
-  echo "| $title | $(fmt "$a") | $(fmt "$b") ${row_peer[$id]} | ${ratio:-—} | $goal_text | $holds | $share | $notes |"
+  echo "| $title | $(fmt "$a") | $(fmt "$b") ${row_peer[$id]} | ${ratio:-—} | $goal_text | $holds | $share | $server | $notes |"
 }
 
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -637,10 +654,11 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "$runs alternated pair(s) per row, $duration s per run, XDP $xdp_mode on a veth pair;"
   echo "servers on CPU $SERVER_CPU, clients (and the proxy's backend nginx) on CPU $CLIENT_CPU;"
   echo "a $BODY_BYTES-byte body from every server. Medians; ratio = flowgate / peer."
-  echo "Client CPU share: the client's CPU time over its run time (flowgate / peer runs)."
+  echo "CPU shares: CPU time over run time, 100% = one core (in flowgate's / the peer's runs);"
+  echo "the server's counts every process of it (flowgate: supervisor, I/O process, worker)."
   echo
-  echo "| row | flowgate | peer | ratio | goal | holds? | client CPU share | notes |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| row | flowgate | peer | ratio | goal | holds? | client CPU share | server CPU share | notes |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for id in "${row_ids[@]}"; do
     case $id in
       lat | blat)
@@ -650,6 +668,11 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
       *) table_line "$id" "${row_title[$id]}" 1 "${row_goal[$id]}" "${row_better[$id]}" ;;
     esac
   done
-  ((have_bench)) || echo "| flowgate bench rows | — | — | — | — | flowgate bench not available | — | skipped |"
+  ((have_bench)) || echo "| flowgate bench rows | — | — | — | — | flowgate bench not available | — | — | skipped |"
 } | tee "$work/table.md"
 log "done in $(($(date +%s) - started)) s"
+invalid_rows=$(grep -l '^invalid' "$work"/rows/*.a "$work"/rows/*.b 2>/dev/null | sed 's|.*/||; s|\.[ab]$||' | sort -u | tr '\n' ' ')
+if [[ -n $invalid_rows ]]; then
+  echo "lab_bench.sh: rows without a valid measurement: $invalid_rows(their runs' output is kept)" >&2
+  exit 1
+fi
