@@ -38,6 +38,11 @@
 # row has an invalid run (the table is printed first). Everything is bounded in time, and a
 # trap removes the namespaces and stops every process the script started however it ends.
 set -uo pipefail
+# The whole script is one compound command, which bash reads to its end before running any
+# of it: editing the file during a 20-minute run then cannot change what the run executes.
+# (shellcheck takes the functions called through variables in it for unreachable code.)
+# shellcheck disable=SC2317
+{
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -448,14 +453,16 @@ measure_bench() {  # OUT MODE TARGET CONNECTIONS [EXTRA...]
     return
   fi
   local errors responses rate
-  errors=$(jq '[.errors | if type == "object" then .[] else . end] | add // 0' <<<"$json")
+  # errors is {"total": N, KIND: N, ...}; a connection that never opened is a failure too.
+  errors=$(jq '(if (.errors | type) == "object" then .errors.total // ([.errors[]] | add)
+    else .errors end // 0) + (.connect_failures // 0)' <<<"$json")
   responses=$(jq '.responses // 0' <<<"$json")
   rate=$(jq '.requests_per_s // 0' <<<"$json")
   # Its own CPU time replaces the wall-clock share bash measured around it.
   jq -r --argjson d "$duration" '"cpu \(.cpu_user_s) \(.cpu_sys_s) \(.duration_s // $d)"' \
     <<<"$json" >"$out.time"
   if [[ $errors != 0 ]]; then
-    echo "invalid: flowgate bench errors $(jq -c .errors <<<"$json")"
+    echo "invalid: flowgate bench errors $(jq -c '{errors, connect_failures}' <<<"$json")"
   elif [[ $responses == 0 ]]; then
     echo "invalid: flowgate bench got no response"
   elif [[ $* == *--rate* ]]; then
@@ -676,3 +683,5 @@ if [[ -n $invalid_rows ]]; then
   echo "lab_bench.sh: rows without a valid measurement: $invalid_rows(their runs' output is kept)" >&2
   exit 1
 fi
+exit 0
+}
