@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "apps/bench/options.hpp"
 #include "apps/commands.hpp"
 #include "apps/config.hpp"
 #include "monitoring/connection_snapshot.hpp"
@@ -33,6 +34,8 @@ Commands:
                         list every TCP connection of a running gateway, like `ss -tni`
   top [--instance NAME] [--interval SECONDS] [--iterations N]
                         live per-worker rates: frames, Mbit/s, connections, drops
+  bench --interface IF --source A[-B] --target IP:PORT --mode MODE [OPTIONS]
+                        load generator on our own stack over AF_XDP (needs root)
   help [COMMAND]        this text, or a command's
 
 Options:
@@ -280,6 +283,7 @@ std::optional<std::string_view> usage_of(std::string_view command) {
   if (command == "stats") return kStatsUsage;
   if (command == "ss") return kSsUsage;
   if (command == "top") return kTopUsage;
+  if (command == "bench") return std::string_view(bench::kBenchUsage);
   return std::nullopt;
 }
 
@@ -363,10 +367,11 @@ int dispatch(const std::string& command, const std::vector<std::string>& args) {
     }
     return run_top_command(o);
   }
+  if (command == "bench") return run_bench_command({args.begin() + 1, args.end()});
   if (command == "io") return run_io_command(parse_child(args));
   if (command == "worker") return run_worker_command(parse_child(args));
   return usage_error(
-      "", "unknown command " + quoted(command) + " (commands: run, check, stats, ss, top)");
+      "", "unknown command " + quoted(command) + " (commands: run, check, stats, ss, top, bench)");
 }
 
 }  // namespace
@@ -396,7 +401,7 @@ int flowgate_main(const std::vector<std::string>& args) {
       return 0;
     }
     return usage_error(
-        "", "no help for " + quoted(args[1]) + ": the commands are run, check, stats, ss, top");
+        "", "no help for " + quoted(args[1]) + ": the commands are run, check, stats, ss, top, bench");
   }
   try {
     return dispatch(command, args);

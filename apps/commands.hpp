@@ -60,4 +60,8 @@ struct TopOptions {
 };
 int run_top_command(const TopOptions& options);
 
+// `flowgate bench ...` (apps/bench/): the load generator on our own stack over AF_XDP.
+// `args`: the words after "bench"; it parses them itself (exit 2 on a usage error).
+int run_bench_command(const std::vector<std::string>& args);
+
 }  // namespace flowgate
