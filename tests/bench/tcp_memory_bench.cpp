@@ -1,6 +1,6 @@
-// What a TCP connection costs: memory held by an idle ESTABLISHED connection and by a
-// TIME-WAIT record, and CPU for one short connection (handshake, 64-byte request, 64-byte
-// response, close). Two Stacks back to back on one ManualClock, as in the unit tests.
+// What a TCP connection costs in memory: the heap held by an idle ESTABLISHED connection and
+// by a TIME-WAIT record. Two Stacks back to back on one ManualClock (stack_pair.hpp); the CPU
+// figures (per segment, per short connection, bulk) are in micro_bench.cpp.
 //
 // Memory is measured by replacing the global operator new and delete in this binary: they
 // keep a count of live heap bytes (as requested, not as rounded up by malloc). The count is
@@ -10,7 +10,7 @@
 // descriptor tables, the demultiplexing and timer structures, hash buckets.
 //
 // Run: build/tests/bench/tcp_memory_bench  (Google Benchmark flags apply, e.g.
-// --benchmark_filter=Short). Not a ctest test: numbers, not pass/fail.
+// --benchmark_filter=TimeWait). Not a ctest test: numbers, not pass/fail.
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -27,11 +27,7 @@
 #include <optional>
 #include <vector>
 
-#include "stack/clock.hpp"
-#include "stack/config.hpp"
-#include "stack/link.hpp"
-#include "stack/socket_api.hpp"
-#include "stack/stack.hpp"
+#include "stack_pair.hpp"
 #include "tcp/connection.hpp"
 #include "tcp/tcp.hpp"
 
@@ -129,137 +125,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uint16_t kServerPort = 80;
 constexpr int kConnections = 10000;
 // Connections opened per round before the server accepts them: below the listener's SYN
 // queue (TcpConfig::max_syn_backlog), so no SYN cookie is involved.
 constexpr int kBatch = 200;
 
-// Holds the frames one stack sent until the pair delivers them. release() gives its
-// storage back, so a measurement does not count the link.
-class QueueLink final : public Link {
- public:
-  bool transmit(wire::Bytes frame) override {
-    frames_.emplace_back(frame.begin(), frame.end());
-    return true;
-  }
-  std::vector<std::vector<std::byte>>& frames() { return frames_; }
-  void release() { std::vector<std::vector<std::byte>>().swap(frames_); }
-
- private:
-  std::vector<std::vector<std::byte>> frames_;
-};
-
-StackConfig server_config() {
-  StackConfig c;
-  c.mac = *wire::MacAddress::parse("02:00:00:00:00:01");
-  c.address = {wire::Ipv4Address::from_octets(198, 18, 0, 1), 24};
-  c.arp.static_entries.push_back({wire::Ipv4Address::from_octets(198, 18, 0, 2),
-                                  *wire::MacAddress::parse("02:00:00:00:00:02")});
-  c.secret_key = std::array<uint8_t, 16>{1, 2, 3};
-  return c;
-}
-
-StackConfig client_config() {
-  StackConfig c;
-  c.mac = *wire::MacAddress::parse("02:00:00:00:00:02");
-  c.address = {wire::Ipv4Address::from_octets(198, 18, 0, 2), 24};
-  c.arp.static_entries.push_back({wire::Ipv4Address::from_octets(198, 18, 0, 1),
-                                  *wire::MacAddress::parse("02:00:00:00:00:01")});
-  c.secret_key = std::array<uint8_t, 16>{4, 5, 6};
-  c.first_ip_id = 30000;
-  return c;
-}
-
-sockaddr_in endpoint(wire::Ipv4Address ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(ip.value);
-  a.sin_port = htons(port);
-  return a;
-}
-
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "tcp_memory_bench: %s (errno %d: %s)\n", what, errno, std::strerror(errno));
-  std::abort();
-}
-
-// A server stack listening on port 80 and a client stack, links crossed.
-struct Pair {
-  Pair()
-      : server(server_config(), clock, server_link), client(client_config(), clock, client_link) {
-    server.start();
-    client.start();
-    listener = fg_socket(server, AF_INET, SOCK_STREAM, 0);
-    auto local = endpoint(wire::Ipv4Address::any(), kServerPort);
-    if (fg_bind(server, listener, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
-      die("bind");
-    if (fg_listen(server, listener, 4096) != 0) die("listen");
-    run();
-  }
-
-  // Delivers frames both ways at the current time until none is left.
-  void run() {
-    std::vector<std::vector<std::byte>> batch;
-    while (!server_link.frames().empty() || !client_link.frames().empty()) {
-      batch.swap(server_link.frames());
-      for (const auto& f : batch) client.receive(f);
-      batch.clear();
-      batch.swap(client_link.frames());
-      for (const auto& f : batch) server.receive(f);
-      batch.clear();
-    }
-  }
-
-  // Moves time forward by `d`, running both stacks' timers and the deliveries they cause.
-  void advance(Duration d) {
-    const Instant end = clock.now() + d;
-    for (;;) {
-      std::optional<Instant> next = server.next_deadline();
-      if (auto c = client.next_deadline(); c && (!next || *c < *next)) next = c;
-      if (!next || *next > end) break;
-      clock.set(std::max(*next, clock.now()));
-      server.poll();
-      client.poll();
-      run();
-    }
-    clock.set(end);
-    server.poll();
-    client.poll();
-    run();
-  }
-
-  // Opens a connection from the client; the caller runs the pair and accepts.
-  int connect() {
-    const int fd = fg_socket(client, AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) die("socket");
-    auto remote = endpoint(server.config().address.address, kServerPort);
-    if (fg_connect(client, fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != -1 ||
-        errno != EINPROGRESS)
-      die("connect");
-    return fd;
-  }
-
-  int accept() {
-    const int fd = fg_accept(server, listener, nullptr, nullptr);
-    if (fd < 0) die("accept");
-    return fd;
-  }
-
-  // Live heap bytes with nothing in flight and the links' storage given back.
+// The pair of stacks, whose live heap bytes are read with nothing in flight and the links'
+// storage given back.
+struct Pair : StackPair {
   int64_t heap() {
-    run();
-    server_link.release();
-    client_link.release();
+    settle();
     return g_live_bytes.load(std::memory_order_relaxed);
   }
-
-  ManualClock clock;
-  QueueLink server_link;
-  QueueLink client_link;
-  Stack server;
-  Stack client;
-  int listener = -1;
 };
 
 // Opens kConnections connections, in batches, and returns both ends' descriptors.
@@ -339,38 +216,6 @@ void BM_TimeWaitRecord(benchmark::State& state) {
   state.counters["sizeof_TimeWaitRecord"] = static_cast<double>(sizeof(tcp::TimeWaitRecord));
 }
 BENCHMARK(BM_TimeWaitRecord)->Iterations(1)->Unit(benchmark::kMillisecond);
-
-// One short connection: connect, 64-byte request, 64-byte response, close (the client
-// first, so it keeps the TIME-WAIT record). Every connection also moves the clock by 10 ms,
-// so TIME-WAIT records expire as they would at 100 connections per second and the ephemeral
-// ports never run out; their expiry is part of the measured cost.
-void BM_ShortConnection(benchmark::State& state) {
-  Pair p;
-  std::array<std::byte, 64> request{};
-  std::array<std::byte, 64> response{};
-  std::array<std::byte, 256> buffer{};
-  request.fill(std::byte{'q'});
-  response.fill(std::byte{'r'});
-  for (auto _ : state) {
-    const int c = p.connect();
-    p.run();
-    const int s = p.accept();
-    if (fg_send(p.client, c, request.data(), request.size(), 0) != 64) die("send request");
-    p.run();
-    if (fg_recv(p.server, s, buffer.data(), buffer.size(), 0) != 64) die("receive request");
-    if (fg_send(p.server, s, response.data(), response.size(), 0) != 64) die("send response");
-    p.run();
-    if (fg_recv(p.client, c, buffer.data(), buffer.size(), 0) != 64) die("receive response");
-    fg_close(p.client, c);
-    p.run();
-    if (fg_recv(p.server, s, buffer.data(), buffer.size(), 0) != 0) die("no end of stream");
-    fg_close(p.server, s);
-    p.advance(10ms);
-  }
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-  state.counters["time_wait_records"] = static_cast<double>(p.client.tcp().time_wait_records());
-}
-BENCHMARK(BM_ShortConnection)->Unit(benchmark::kNanosecond);
 
 }  // namespace
 }  // namespace flowgate::bench
