@@ -318,6 +318,15 @@ int run_bench(const BenchOptions& o) {
     std::fprintf(stderr, "%s: %llu frames found the transmit ring full (retransmitted by TCP)\n",
                  kWho, static_cast<unsigned long long>(port->tx_dropped()));
   }
+  // The stacks' own drops, summed: where a shortfall in the report comes from.
+  for (size_t r = 0; r < kDropReasonCount; ++r) {
+    uint64_t n = 0;
+    for (const auto& st : stacks) n += st->counters()[static_cast<DropReason>(r)];
+    if (n == 0) continue;
+    const std::string_view what = name(static_cast<DropReason>(r));
+    std::fprintf(stderr, "%s: stack drops %.*s %llu\n", kWho, static_cast<int>(what.size()),
+                 what.data(), static_cast<unsigned long long>(n));
+  }
   stacks.clear();
   if (sigfd >= 0) ::close(sigfd);
   return 0;
