@@ -65,7 +65,10 @@ while (($#)); do
     *) echo "lab_bench.sh: unknown option '$1'" >&2; usage ;;
   esac
 done
-if ((quick)); then runs=1 duration=2; fi
+# --quick also shortens the CPU speed check and drops h2load's warm-up second, so that a
+# smoke run of every row stays under two minutes.
+spin_iterations=3000000 h2load_warmup=(--warm-up-time=1)
+if ((quick)); then runs=1 duration=2 spin_iterations=1000000 h2load_warmup=(); fi
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "lab_bench.sh: --runs must be 1-99" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]{0,2}$ ]] || { echo "lab_bench.sh: --duration must be 1-999 s" >&2; exit 2; }
 [[ $xdp_mode == native || $xdp_mode == skb ]] || { echo "lab_bench.sh: --xdp-mode native|skb" >&2; exit 2; }
@@ -85,6 +88,7 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 started=$(date +%s)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log() { echo "[$(($(date +%s) - started))s] $*" >&2; }
 
 # --- Build ---------------------------------------------------------------------------------
@@ -334,7 +338,7 @@ log "every server answers the same $BODY_BYTES-byte body"
 # helpers' builds on a shared machine) does not pass for a change of speed.
 spin_ms() {
   local TIMEFORMAT='%3U %3S'
-  { time taskset -c "$1" awk 'BEGIN { for (i = 0; i < 3000000; i++) s += i }'; } 2>&1 |
+  { time taskset -c "$1" awk -v n="$spin_iterations" 'BEGIN { for (i = 0; i < n; i++) s += i }'; } 2>&1 |
     awk '{ printf "%d", 1000 * ($1 + $2) }'
 }
 
@@ -400,7 +404,7 @@ measure_wrk() {  # OUT URL CONNECTIONS [HEADER]
 measure_h2load() {  # OUT URL RATE -> "P50_US P99_US"
   local out=$1 url=$2 rate=$3 conns=64
   local per=$(((rate + conns - 1) / conns))
-  run_client "$out" h2load --h1 -t1 -c"$conns" --rps="$per" -D "$duration" --warm-up-time=1 \
+  run_client "$out" h2load --h1 -t1 -c"$conns" --rps="$per" -D "$duration" "${h2load_warmup[@]}" \
     --log-file="$out.log" "$url"
   local done_ok failed errored timeouts codes2xx
   read -r done_ok failed errored timeouts < <(awk '/^requests:/ {
@@ -661,6 +665,8 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "$runs alternated pair(s) per row, $duration s per run, XDP $xdp_mode on a veth pair;"
   echo "servers on CPU $SERVER_CPU, clients (and the proxy's backend nginx) on CPU $CLIENT_CPU;"
   echo "a $BODY_BYTES-byte body from every server. Medians; ratio = flowgate / peer."
+  echo "Binaries from $build_dir. Load average at the start $load_at_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "(above 2 on these 2 CPUs, other work shared them with the benchmark)."
   echo "CPU shares: CPU time over run time, 100% = one core (in flowgate's / the peer's runs);"
   echo "the server's counts every process of it (flowgate: supervisor, I/O process, worker)."
   echo
