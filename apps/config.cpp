@@ -645,6 +645,18 @@ void Parser::read_root(const Value& root) {
                c.drain_timeout = *d;
              }
            }},
+          {"watchdog_timeout",
+           [&](const Value& v) {
+             const auto d = duration(v, Duration::zero(), std::chrono::hours(1));
+             if (!d) return;
+             // Below a second, a worker busy in one long round (a cold file read) would be
+             // taken for a hung one.
+             if (*d != Duration::zero() && *d < std::chrono::seconds(1)) {
+               return error(v, "must be 0s (no watchdog) or from 1s to 1h, got " +
+                                   config_rules::format_duration(*d));
+             }
+             c.watchdog_timeout = *d;
+           }},
           {"umem", [&](const Value& v) { read_umem(v); }},
           {"ring_size",
            [&](const Value& v) {

@@ -154,6 +154,9 @@ struct GatewayConfig {
   uint32_t workers = 1;                // 1-64
   std::string worker_user = "nobody";  // workers drop to this user and no capabilities
   Duration drain_timeout = std::chrono::seconds(5);  // SIGTERM: time connections get to end
+  // A running worker whose loop makes no round for this long (hung, or stopped) is killed
+  // and restarted like a crashed one. Zero: never.
+  Duration watchdog_timeout = std::chrono::seconds(10);
 
   // Shared memory: the UMEM (frames shared by the kernel, the I/O process and workers) and
   // the per-worker rings.

@@ -154,6 +154,12 @@ class Supervisor {
     Instant started{};
     Instant restart_not_before{};
     uint32_t restarts = 0;
+    // The watchdog: the heartbeat last seen from this process, and since when it has not
+    // moved; whether the idle worker was woken to prove it still turns.
+    pid_t watched_pid = 0;
+    uint64_t heartbeat = 0;
+    Instant heartbeat_since{};
+    bool woken = false;
   };
 
   bool prepare();
@@ -163,6 +169,7 @@ class Supervisor {
   void start_worker(uint32_t k);
   void on_child_exit();
   void restart_due_workers();
+  void watch_workers();
   void reload();
   int shutdown(int status);
   bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout, int* status);
@@ -445,6 +452,46 @@ void Supervisor::restart_due_workers() {
   }
 }
 
+// The watchdog (`watchdog_timeout`). A running worker writes its heartbeat every round of its
+// loop; an idle one sleeps and writes nothing, so halfway through the timeout it is woken
+// (its eventfd, as the I/O process would) and must make one round. A worker whose
+// heartbeat still has not moved at the timeout is hung (a loop that never returns) or
+// stopped (SIGSTOP, a debugger): it serves none of its flows while its slot looks healthy,
+// so it is killed, and restarted like any dead worker.
+void Supervisor::watch_workers() {
+  if (config_.watchdog_timeout == Duration::zero() || stopping_) return;
+  const Instant now = clock_.now();
+  for (uint32_t k = 0; k < workers_.size(); ++k) {
+    WorkerSlot& w = workers_[k];
+    const shm::WorkerControl& c = segment_->worker(k).control;
+    const uint64_t heartbeat = c.heartbeat_ns.load(std::memory_order_relaxed);
+    const auto state = static_cast<shm::WorkerState>(c.state.load(std::memory_order_acquire));
+    if (w.pid <= 0 || state != shm::WorkerState::running || w.watched_pid != w.pid ||
+        heartbeat != w.heartbeat) {
+      // Starting, dead, new, or alive: the silence is counted from here.
+      w.watched_pid = w.pid;
+      w.heartbeat = heartbeat;
+      w.heartbeat_since = now;
+      w.woken = false;
+      continue;
+    }
+    const Duration silent = now - w.heartbeat_since;
+    if (silent >= config_.watchdog_timeout) {
+      log("worker %u (pid %d) made no progress for %s (hung or stopped): killing it; it is "
+          "restarted like a crashed worker",
+          k, w.pid,
+          config_rules::format_duration(
+              std::chrono::duration_cast<std::chrono::milliseconds>(silent))
+              .c_str());
+      ::kill(w.pid, SIGKILL);
+      w.heartbeat_since = now;  // one kill; its exit arrives as SIGCHLD
+    } else if (silent >= config_.watchdog_timeout / 2 && !w.woken) {
+      shm::signal_eventfd(worker_wake_fds_[k]);
+      w.woken = true;
+    }
+  }
+}
+
 // SIGHUP. A valid file whose changes are all in kLiveKeys is published to the segment and
 // the workers apply it; any other change is refused, naming the keys, and nothing changes.
 void Supervisor::reload() {
@@ -577,6 +624,14 @@ int Supervisor::run() {
     // Wake for signals and the I/O process's "reclaimed" notes; poll faster only while a
     // restart waits out its pause.
     int timeout = -1;
+    // The watchdog looks four times per timeout, so a hung worker is killed at most a
+    // quarter of it late.
+    if (config_.watchdog_timeout != Duration::zero()) {
+      timeout = static_cast<int>(std::max<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.watchdog_timeout / 4)
+              .count(),
+          1));
+    }
     for (const WorkerSlot& w : workers_) {
       if (w.restart_pending) timeout = 50;
     }
@@ -608,6 +663,7 @@ int Supervisor::run() {
       }
     }
     restart_due_workers();
+    watch_workers();
   }
 }
 

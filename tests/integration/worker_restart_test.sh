@@ -6,7 +6,10 @@
 #   - new connections reach the new worker and work;
 #   - the I/O process took back every frame the dead worker held: the frame accounting
 #     balances once traffic stops.
-# Also checks that the workers run unprivileged: CapEff 0 and a non-root uid, from /proc.
+# Also checks that the workers run unprivileged: CapEff 0 and a non-root uid, from /proc;
+# that they name themselves (flowgate-wk<k>); and the watchdog: idle workers are left alone,
+# a stopped (SIGSTOP) worker is killed after watchdog_timeout and restarted, its sibling
+# undisturbed.
 #
 #   worker_restart_test.sh PATH/TO/flowgate
 # Needs root (exit 77 without). Bounded by `timeout`; a trap cleans up however it ends.
@@ -32,6 +35,37 @@ extra_cleanup() {
   for p in "${stream_pids[@]}"; do kill "$p" 2>/dev/null; done
 }
 
+# ms_until_replaced K OLD_PID SINCE_NS MAX_TRIES: waits (10 ms a try) until worker K runs
+# as another process than OLD_PID; prints the ms since SINCE_NS, nothing if it never did.
+ms_until_replaced() {
+  local i
+  for ((i = 0; i < $4; i++)); do
+    refresh_stats
+    if [[ $(counter "worker.$1.state") == running && $(counter "worker.$1.pid") != "$2" ]]; then
+      echo $((($(date +%s%N) - $3) / 1000000))
+      return
+    fi
+    sleep 0.01
+  done
+}
+
+# expect_new_connections_reach K WHEN: 16 new echo connections work, some on worker K.
+expect_new_connections_reach() {
+  local i new_ok=0 opens_before new_on
+  printf 'after the restart\n' >"$work/line.in"
+  opens_before=$(stat_now "worker.$1.event.tcp_passive_opens")
+  for i in $(seq 1 16); do
+    peer timeout 10 nc -N "$GW_IP" 7 <"$work/line.in" >"$work/line.out" 2>/dev/null &&
+      cmp -s "$work/line.in" "$work/line.out" && ((new_ok++))
+  done
+  new_on=$(($(stat_now "worker.$1.event.tcp_passive_opens") - opens_before))
+  if ((new_ok == 16 && new_on > 0)); then
+    pass "$2: 16 of 16 new connections work, $new_on of them on the new worker $1"
+  else
+    fail "$2: $new_ok of 16 new connections worked, $new_on on worker $1"
+  fi
+}
+
 lab_up_or_exit
 cat >"$work/flowgate.yaml" <<EOF
 instance: $instance
@@ -39,6 +73,7 @@ interface: $LAB_GATEWAY_IF
 address: $GW_IP/24
 workers: 2
 drain_timeout: 2s
+watchdog_timeout: 2s
 listeners:
   - {name: echo, protocol: tcp, port: 7, app: echo}
 EOF
@@ -53,6 +88,12 @@ for k in 0 1; do
     pass "worker $k (pid $pid): CapEff $capeff, uid $uid ($(id -nu "$uid" 2>/dev/null))"
   else
     fail "worker $k (pid $pid) is privileged: CapEff $capeff, uid $uid"
+  fi
+  comm=$(cat "/proc/$pid/comm")
+  if [[ $comm == "flowgate-wk$k" ]]; then
+    pass "worker $k names itself $comm"
+  else
+    fail "worker $k's /proc comm is '$comm', not flowgate-wk$k"
   fi
   if grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status"; then
     pass "worker $k: no_new_privs is set"
@@ -90,15 +131,7 @@ restarts_before=$(counter "worker.1.restarts")
 log "killing worker 1 (pid $victim) with SIGKILL"
 t_kill=$(date +%s%N)
 kill -KILL "$victim"
-restarted_ms=""
-for ((i = 0; i < 300; i++)); do
-  refresh_stats
-  if [[ $(counter worker.1.state) == running && $(counter worker.1.pid) != "$victim" ]]; then
-    restarted_ms=$((($(date +%s%N) - t_kill) / 1000000))
-    break
-  fi
-  sleep 0.01
-done
+restarted_ms=$(ms_until_replaced 1 "$victim" "$t_kill" 300)
 if [[ -n $restarted_ms ]] && ((restarted_ms <= 1000)); then
   pass "worker 1 restarted as pid $(counter worker.1.pid), running ${restarted_ms} ms after the kill"
 else
@@ -123,23 +156,49 @@ else
 fi
 
 # New connections reach the new worker 1.
-refresh_stats
-opens_before_new=$(counter "worker.1.event.tcp_passive_opens")
-printf 'after the restart\n' >"$work/line.in"
-new_ok=0
-for i in $(seq 1 16); do
-  peer timeout 10 nc -N "$GW_IP" 7 <"$work/line.in" >"$work/line.out" 2>/dev/null &&
-    cmp -s "$work/line.in" "$work/line.out" && ((new_ok++))
-done
-new_on_1=$(($(stat_now worker.1.event.tcp_passive_opens) - opens_before_new))
-if ((new_ok == 16 && new_on_1 > 0)); then
-  pass "16 of 16 new connections work, $new_on_1 of them on the new worker 1"
-else
-  fail "after the restart: $new_ok of 16 new connections worked, $new_on_1 on worker 1"
-fi
+expect_new_connections_reach 1 "after the restart"
 refresh_stats
 pass "reclaimed: $(grep -E '^io\.io\.(worker_reclaims|frames_reclaimed) ' "$work/stats.txt" | tr '\n' ' ')"
 (($(counter io.io.worker_reclaims) >= 1)) || fail "the I/O process did not reclaim the dead worker"
 expect_frames_balanced "after the restart and the traffic"
+
+# The watchdog. Idle for 3 timeouts: the supervisor wakes each sleeping worker halfway
+# through and none is taken for a hung one.
+refresh_stats
+idle_restarts=("$(counter worker.0.restarts)" "$(counter worker.1.restarts)")
+idle_pids=("$(counter worker.0.pid)" "$(counter worker.1.pid)")
+sleep 6
+refresh_stats
+if [[ $(counter worker.0.restarts) == "${idle_restarts[0]}" && $(counter worker.1.restarts) == "${idle_restarts[1]}" &&
+  $(counter worker.0.pid) == "${idle_pids[0]}" && $(counter worker.1.pid) == "${idle_pids[1]}" ]]; then
+  pass "6 s idle with watchdog_timeout 2s: no worker restarted"
+else
+  fail "an idle worker was restarted by the watchdog: restarts ${idle_restarts[*]} -> $(counter worker.0.restarts) $(counter worker.1.restarts)"
+fi
+# A stopped worker serves nothing while its slot says running: the watchdog kills it.
+stopped=${idle_pids[0]}
+log "stopping worker 0 (pid $stopped) with SIGSTOP"
+t_stop=$(date +%s%N)
+kill -STOP "$stopped"
+replaced_ms=$(ms_until_replaced 0 "$stopped" "$t_stop" 600)
+# The silence is counted from the last heartbeat the supervisor saw, which an idle worker
+# renews when it is woken halfway through: so the kill comes between half the timeout and
+# the timeout and a quarter (the supervisor looks four times per timeout) after SIGSTOP,
+# and the restart about 100 ms later.
+if [[ -n $replaced_ms ]] && ((replaced_ms >= 1000 && replaced_ms <= 4000)); then
+  pass "the stopped worker 0 was replaced by pid $(counter worker.0.pid) ${replaced_ms} ms after SIGSTOP (watchdog_timeout 2s)"
+else
+  fail "the stopped worker 0 was not replaced within 1-4 s of SIGSTOP (${replaced_ms:-never} ms; state $(counter worker.0.state), pid $(counter worker.0.pid))"
+  kill -CONT "$stopped" 2>/dev/null
+fi
+if grep -q "worker 0 (pid $stopped) made no progress for" "$work/flowgate.err"; then
+  pass "the gateway said why: $(grep "worker 0 (pid $stopped) made no progress" "$work/flowgate.err" | head -1)"
+else
+  fail "no 'made no progress' line for worker 0 in the gateway's log"
+fi
+(($(counter worker.0.restarts) == idle_restarts[0] + 1)) || fail "worker.0.restarts did not count the watchdog's restart"
+[[ $(counter worker.1.pid) == "${idle_pids[1]}" ]] || fail "worker 1 was restarted too"
+expect_new_connections_reach 0 "after the watchdog's restart"
+expect_frames_balanced "after the watchdog's restart"
 stop_gateway
 finish

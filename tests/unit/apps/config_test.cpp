@@ -98,6 +98,7 @@ TEST(ConfigExamples, FullExampleParsesAndStatesTheDefaults) {
   EXPECT_EQ(c.xdp_force_copy, defaults.xdp_force_copy);
   EXPECT_EQ(c.worker_user, defaults.worker_user);
   EXPECT_EQ(c.drain_timeout, defaults.drain_timeout);
+  EXPECT_EQ(c.watchdog_timeout, defaults.watchdog_timeout);
   EXPECT_EQ(c.umem_frames, defaults.umem_frames);
   EXPECT_EQ(c.frame_size, defaults.frame_size);
   EXPECT_EQ(c.ring_size, defaults.ring_size);
@@ -185,6 +186,7 @@ TEST(ConfigExamples, MinimalExampleParsesWithAllDefaults) {
   EXPECT_EQ(c.workers, 1u);
   EXPECT_EQ(c.worker_user, "nobody");
   EXPECT_EQ(c.drain_timeout, seconds(5));
+  EXPECT_EQ(c.watchdog_timeout, seconds(10));
   EXPECT_EQ(c.umem_frames, 16384u);
   EXPECT_EQ(c.frame_size, 4096u);
   EXPECT_EQ(c.ring_size, 2048u);
@@ -421,6 +423,7 @@ TEST(ConfigValues, DurationsSizesBooleansAndChoices) {
                                    "xdp_mode: skb\n"
                                    "xdp_force_copy: yes\n"
                                    "drain_timeout: 0s\n"
+                                   "watchdog_timeout: 0s\n"
                                    "queues: [3, 0]\n"
                                    "tcp:\n"
                                    "  rto_initial: 1500000us\n"
@@ -436,6 +439,7 @@ TEST(ConfigValues, DurationsSizesBooleansAndChoices) {
   EXPECT_EQ(c.xdp_mode, XdpMode::skb);
   EXPECT_TRUE(c.xdp_force_copy);
   EXPECT_EQ(c.drain_timeout, Duration::zero());
+  EXPECT_EQ(c.watchdog_timeout, Duration::zero());
   EXPECT_EQ(c.queues, (std::vector<uint32_t>{3, 0}));
   EXPECT_EQ(c.tcp.rto_initial, milliseconds(1500));
   EXPECT_EQ(c.tcp.rto_min, milliseconds(250));
@@ -536,6 +540,10 @@ const std::vector<BrokenCase>& broken_cases() {
        "is our own address"},
       {"a gateway with a prefix", kBase + "gateway: 198.18.0.254/24\n", 3, "gateway",
        "(one host: no prefix length)"},
+      {"a watchdog under a second", kBase + "watchdog_timeout: 500ms\n", 3, "watchdog_timeout",
+       "must be 0s (no watchdog) or from 1s to 1h, got 500ms"},
+      {"a watchdog over an hour", kBase + "watchdog_timeout: 2h\n", 3, "watchdog_timeout",
+       "must be a duration from 0s to 1h"},
       {"a duration without a unit", kBase + "drain_timeout: 5\n", 3, "drain_timeout",
        "got '5' (a plain number has no unit: write 5s or 5ms)"},
       {"a duration with an unknown unit", kBase + "tcp:\n  msl: 2d\n", 4, "tcp.msl",
