@@ -57,13 +57,15 @@ dump_logs() {
 peer() { ip netns exec "$LAB_NETNS" "$@"; }
 
 wait_for() {  # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds
-  local secs=$1 i
+  # The bound is time, not tries: a slow COMMAND (flowgate stats on a loaded machine) must
+  # not stretch the wait. COMMAND is tried once more at the deadline.
+  local deadline=$(($(date +%s%N) + $1 * 1000000000))
   shift
-  for ((i = 0; i < secs * 10; i++)); do
+  while (($(date +%s%N) < deadline)); do
     "$@" && return 0
     sleep 0.1
   done
-  return 1
+  "$@"
 }
 
 # --- The lab -------------------------------------------------------------------------
