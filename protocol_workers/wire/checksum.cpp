@@ -1,6 +1,7 @@
 #include "wire/checksum.hpp"
 
 #include <bit>
+#include <cassert>
 #include <cstring>
 
 namespace flowgate::wire {
@@ -14,7 +15,10 @@ namespace {
 // same one's-complement sum once its carries are folded back in (2^16 - 1 divides 2^64 - 1),
 // so each 64-bit word is added with its carry into a 128-bit accumulator (add, adc), and two
 // of them run side by side so the carry chains do not serialise.
-uint16_t host_order_sum(Bytes data) {
+// With kCopy, the bytes are also stored to `out` as they are summed: one pass over a payload
+// being copied into a frame instead of a copy and then a checksum pass.
+template <bool kCopy>
+uint16_t host_order_sum(Bytes data, std::byte* out) {
   const std::byte* p = data.data();
   size_t n = data.size();
   unsigned __int128 a = 0;
@@ -22,6 +26,10 @@ uint16_t host_order_sum(Bytes data) {
   for (; n >= 32; p += 32, n -= 32) {
     uint64_t w[4];
     std::memcpy(w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(out, w, sizeof w);
+      out += sizeof w;
+    }
     a += w[0];
     b += w[1];
     a += w[2];
@@ -30,6 +38,10 @@ uint16_t host_order_sum(Bytes data) {
   for (; n >= 8; p += 8, n -= 8) {
     uint64_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(out, &w, sizeof w);
+      out += sizeof w;
+    }
     a += w;
   }
   // The tail, 0 to 7 bytes, in fixed-size pieces (a memcpy of variable length would be a
@@ -40,16 +52,25 @@ uint16_t host_order_sum(Bytes data) {
   if (n & 4) {
     uint32_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(out, &w, sizeof w);
+      out += sizeof w;
+    }
     b += w;
     p += 4;
   }
   if (n & 2) {
     uint16_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(out, &w, sizeof w);
+      out += sizeof w;
+    }
     a += w;
     p += 2;
   }
   if (n & 1) {
+    if constexpr (kCopy) *out = *p;
     const auto last = static_cast<uint8_t>(*p);
     a += std::endian::native == std::endian::little ? uint64_t{last} : uint64_t{last} << 8;
   }
@@ -65,13 +86,21 @@ uint16_t host_order_sum(Bytes data) {
 
 }  // namespace
 
-void ChecksumAccumulator::add(Bytes data) {
-  const uint16_t host = host_order_sum(data);
+void ChecksumAccumulator::add_host_order(uint16_t host) {
   if constexpr (std::endian::native == std::endian::little) {
     sum_ += static_cast<uint16_t>((host >> 8) | (host << 8));
   } else {
     sum_ += host;
   }
+}
+
+void ChecksumAccumulator::add(Bytes data) {
+  add_host_order(host_order_sum<false>(data, nullptr));
+}
+
+void ChecksumAccumulator::add_copy(Bytes data, MutableBytes out) {
+  assert(out.size() >= data.size());
+  add_host_order(host_order_sum<true>(data, out.data()));
 }
 
 uint16_t ChecksumAccumulator::finish() const {

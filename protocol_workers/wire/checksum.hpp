@@ -14,6 +14,8 @@ namespace flowgate::wire {
 class ChecksumAccumulator {
  public:
   void add(Bytes data);
+  // add(data), also copying data to the front of `out` (at least as large) in the same pass.
+  void add_copy(Bytes data, MutableBytes out);
   void add_u16(uint16_t word) { sum_ += word; }
   void add_u32(uint32_t word) { sum_ += (word >> 16) + (word & 0xffff); }
   // Folds the carries and returns the one's-complement of the sum: the value to put into the
@@ -21,6 +23,7 @@ class ChecksumAccumulator {
   uint16_t finish() const;
 
  private:
+  void add_host_order(uint16_t folded);
   uint64_t sum_ = 0;
 };
 

@@ -222,11 +222,11 @@ size_t TcpRepr::emit(MutableBytes out, Ipv4Address src, Ipv4Address dst) const {
   store_be16(out, TcpReader::kChecksumOffset, 0);
   store_be16(out, TcpReader::kUrgentOffset, urgent_pointer);
   options.emit(out.subspan(TcpReader::kOptionsOffset, hlen - TcpReader::kOptionsOffset));
-  std::copy(payload.begin(), payload.end(), out.begin() + static_cast<std::ptrdiff_t>(hlen));
   ChecksumAccumulator acc;
   add_pseudo_header(acc, src, dst, static_cast<uint8_t>(IpProtocol::tcp),
                     static_cast<uint16_t>(len));
-  acc.add(Bytes(out.data(), len));
+  acc.add(Bytes(out.data(), hlen));  // hlen is a multiple of 4: the payload starts on a word
+  acc.add_copy(payload, out.subspan(hlen));
   store_be16(out, TcpReader::kChecksumOffset, acc.finish());
   return len;
 }

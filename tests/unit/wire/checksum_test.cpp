@@ -4,6 +4,7 @@
 
 #include "wire_test_util.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
@@ -130,6 +131,29 @@ TEST(Checksum, PiecesEqualWhole) {
       at += len;
     }
     EXPECT_EQ(pieces.finish(), whole);
+  }
+}
+
+// add_copy sums as add does and leaves an exact copy, at every length and source alignment
+// (the sum loads whole words from wherever the payload lies), touching nothing past it.
+TEST(Checksum, AddCopySumsAndCopies) {
+  std::mt19937 rng(1624);
+  const auto data = random_bytes(rng, 300);
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t n = 0; n + offset <= 300 && n <= 160; ++n) {
+      const Bytes src = Bytes(data).subspan(offset, n);
+      std::vector<std::byte> out(n + 8, std::byte{0xa5});
+      ChecksumAccumulator header;
+      header.add(Bytes(data).subspan(0, 12));
+      ChecksumAccumulator copied = header;
+      header.add(src);
+      copied.add_copy(src, out);
+      EXPECT_EQ(copied.finish(), header.finish()) << "length " << n << " offset " << offset;
+      EXPECT_TRUE(std::equal(src.begin(), src.end(), out.begin())) << "length " << n;
+      EXPECT_TRUE(std::all_of(out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
+                              [](std::byte b) { return b == std::byte{0xa5}; }))
+          << "length " << n;
+    }
   }
 }
 
