@@ -121,6 +121,9 @@ int fg_connect(Stack& stack, int fd, const sockaddr* addr, socklen_t addrlen) {
   uint16_t port = 0;
   if (int rc = read_sockaddr(addr, addrlen, ip, port); rc < 0) return fail(-rc);
   const int rc = stack.tcp().connect(s->id, {ip, port}, stack.clock().now());
+  // A failed attempt given up (ECONNABORTED) leaves an unconnected socket, whose readiness
+  // differs; an attempt started reports through its connection.
+  stack.readiness_may_have_changed(fd);
   return rc < 0 ? fail(-rc) : 0;
 }
 
@@ -420,14 +423,25 @@ int fg_close(Stack& stack, int fd) {
     case SocketKind::tcp:
       stack.tcp().close(slot->id, stack.clock().now());
       break;
-    case SocketKind::epoll:
-      stack.epoll_sets().erase(slot->id);
+    case SocketKind::epoll: {
+      // The descriptors it watched are watched by one set fewer.
+      auto& sets = stack.epoll_sets();
+      if (auto it = sets.find(slot->id); it != sets.end()) {
+        for (const auto& [watched, interest] : it->second.interest) {
+          if (SocketSlot* w = stack.slot(watched); w != nullptr && w->watchers > 0) --w->watchers;
+        }
+        sets.erase(it);
+      }
       break;
+    }
     case SocketKind::none:
       break;
   }
-  // Like the kernel, a closed descriptor leaves every epoll set it was in.
-  for (auto& [id, set] : stack.epoll_sets()) set.interest.erase(fd);
+  // Like the kernel, a closed descriptor leaves every epoll set it was in (its place on a
+  // ready list goes with the registration).
+  if (slot->watchers > 0) {
+    for (auto& [id, set] : stack.epoll_sets()) set.interest.erase(fd);
+  }
   stack.release_fd(fd);
   return 0;
 }
@@ -472,20 +486,27 @@ int fg_epoll_ctl(Stack& stack, int epfd, int op, int fd, epoll_event* event) {
   SocketSlot* target = stack.slot(fd);
   if (target == nullptr) return fail(EBADF);
   if (target->kind == SocketKind::epoll || fd == epfd) return fail(EINVAL);
-  auto& set = stack.epoll_sets().at(e->id).interest;
+  EpollSet& set = stack.epoll_sets().at(e->id);
+  // Only TCP sockets report their changes (tcp::ReadinessObserver); the others are looked
+  // at by every wait.
+  const bool always_queued = target->kind != SocketKind::tcp;
   switch (op) {
     case EPOLL_CTL_ADD:
       if (event == nullptr) return fail(EFAULT);
-      if (set.contains(fd)) return fail(EEXIST);
-      set[fd] = EpollInterest{event->events, event->data, 0, 0, false};
+      if (set.interest.contains(fd)) return fail(EEXIST);
+      set.register_interest(fd, *event, always_queued);
+      ++target->watchers;
       return 0;
     case EPOLL_CTL_MOD:
       if (event == nullptr) return fail(EFAULT);
-      if (!set.contains(fd)) return fail(ENOENT);
-      set[fd] = EpollInterest{event->events, event->data, 0, 0, false};
+      if (!set.interest.contains(fd)) return fail(ENOENT);
+      // A fresh registration: re-arms EPOLLONESHOT, and an edge-triggered entry reports the
+      // readiness present now again (as Linux's ep_modify re-polls the file).
+      set.register_interest(fd, *event, always_queued);
       return 0;
     case EPOLL_CTL_DEL:
-      if (set.erase(fd) == 0) return fail(ENOENT);
+      if (set.interest.erase(fd) == 0) return fail(ENOENT);
+      --target->watchers;
       return 0;
     default:
       return fail(EINVAL);
@@ -499,19 +520,18 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
   if (e == nullptr) return fail(EINVAL);
   if (events == nullptr || maxevents <= 0) return fail(EINVAL);
   EpollSet& set = stack.epoll_sets().at(e->id);
-  // Scan round-robin from after the last descriptor reported, so that when more are ready
-  // than maxevents the others get their turn next time (Linux rotates its ready list).
-  // Two passes over the ordered map; no allocation per call.
+  // Looks at what is on the ready list, each entry at most once per call (those put back at
+  // the tail wait for the next call): O(queued), whatever the size of the set.
+  // Returns whether the entry stays on the list.
   int n = 0;
-  int last_reported = set.resume_after;
   auto visit = [&](int fd, EpollInterest& interest) {
-    if (interest.disarmed) return;
+    if (interest.disarmed) return false;
     // EPOLLERR and EPOLLHUP are always reported, as by the kernel.
     const uint32_t wanted = interest.events | EPOLLERR | EPOLLHUP;
     const uint32_t ready = readiness(stack, fd) & wanted;
     if (ready == 0) {
       interest.last_ready = 0;
-      return;
+      return interest.always_queued;
     }
     if ((interest.events & EPOLLET) != 0) {
       // Edge-triggered: report again only when something happened since the last report:
@@ -521,20 +541,29 @@ int fg_epoll_wait(Stack& stack, int epfd, epoll_event* events, int maxevents, in
           (ready & ~interest.last_ready) != 0 || signature != interest.last_signature;
       interest.last_ready = ready;
       interest.last_signature = signature;
-      if (!fresh) return;
+      if (!fresh) return interest.always_queued;
     }
-    if ((interest.events & EPOLLONESHOT) != 0) interest.disarmed = true;
     events[n].events = ready;
     events[n].data = interest.data;
     ++n;
-    last_reported = fd;
+    if ((interest.events & EPOLLONESHOT) != 0) {
+      interest.disarmed = true;
+      return false;
+    }
+    // Level-triggered: at the tail, to be looked at (and reported while ready) next time.
+    return (interest.events & EPOLLET) == 0 || interest.always_queued;
   };
-  const auto split = set.interest.upper_bound(set.resume_after);
-  for (auto it = split; it != set.interest.end() && n < maxevents; ++it)
-    visit(it->first, it->second);
-  for (auto it = set.interest.begin(); it != split && n < maxevents; ++it)
-    visit(it->first, it->second);
-  set.resume_after = last_reported;
+  for (size_t budget = set.ready.size(); budget > 0 && n < maxevents; --budget) {
+    const EpollReady entry = set.ready.front();
+    set.ready.pop_front();
+    const auto it = set.interest.find(entry.fd);
+    if (it == set.interest.end() || it->second.ticket != entry.ticket) continue;  // stale
+    if (visit(entry.fd, it->second)) {
+      set.ready.push_back(entry);
+    } else {
+      it->second.queued = false;
+    }
+  }
   return n;
 }
 

@@ -24,6 +24,7 @@ Stack::Stack(StackConfig config, const Clock& clock, Link& link, StackCounters* 
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::icmp), &icmp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::udp), &udp_);
   ipv4_.register_transport(static_cast<uint8_t>(wire::IpProtocol::tcp), &tcp_);
+  tcp_.set_readiness_observer(this);
 }
 
 void Stack::start() {
@@ -93,14 +94,23 @@ std::optional<Instant> Stack::next_deadline() const {
 }
 
 int Stack::allocate_fd(SocketKind kind, int id) {
-  for (size_t i = 0; i < fds_.size(); ++i) {
-    if (fds_[i].kind == SocketKind::none) {
-      fds_[i] = {kind, id};
-      return static_cast<int>(i);
-    }
+  int fd;
+  if (!free_fds_.empty()) {
+    fd = free_fds_.top();
+    free_fds_.pop();
+    fds_[static_cast<size_t>(fd)] = {kind, 0, id};
+  } else {
+    fds_.push_back({kind, 0, id});
+    fd = static_cast<int>(fds_.size() - 1);
   }
-  fds_.push_back({kind, id});
-  return static_cast<int>(fds_.size() - 1);
+  if (kind == SocketKind::tcp) tcp_.set_tag(id, fd);
+  return fd;
+}
+
+void Stack::readiness_may_have_changed(int fd) {
+  SocketSlot* s = slot(fd);
+  if (s == nullptr || s->watchers == 0) return;
+  for (auto& [id, set] : epoll_sets_) set.queue(fd);
 }
 
 SocketSlot* Stack::slot(int fd) {
@@ -110,7 +120,10 @@ SocketSlot* Stack::slot(int fd) {
 }
 
 void Stack::release_fd(int fd) {
-  if (SocketSlot* s = slot(fd)) *s = {};
+  if (SocketSlot* s = slot(fd)) {
+    *s = {};
+    free_fds_.push(fd);
+  }
 }
 
 }  // namespace flowgate

@@ -4,8 +4,11 @@
 // monotonic clock and its shared-memory rings.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <vector>
 
 #include "stack/arp.hpp"
@@ -26,10 +29,11 @@ enum class SocketKind : uint8_t { none, udp, tcp, epoll };
 
 struct SocketSlot {
   SocketKind kind = SocketKind::none;
-  int id = 0;  // the protocol's own socket id
+  uint16_t watchers = 0;  // epoll sets holding the descriptor
+  int id = 0;             // the protocol's own socket id
 };
 
-class Stack final : private EthernetOutput {
+class Stack final : private EthernetOutput, private tcp::ReadinessObserver {
  public:
   // `counters` lets the worker place the counter block in shared memory; by default the
   // stack keeps its own. Its counters continue; its gauges start from zero.
@@ -57,14 +61,19 @@ class Stack final : private EthernetOutput {
   Udp& udp() { return udp_; }
   tcp::Tcp& tcp() { return tcp_; }
 
-  // The descriptor table behind the fg_* socket calls (socket_api.hpp).
+  // The descriptor table behind the fg_* socket calls (socket_api.hpp). Like POSIX, a new
+  // descriptor is the lowest free number (a heap of freed numbers: O(log n), no scan).
   int allocate_fd(SocketKind kind, int id);
   SocketSlot* slot(int fd);
   void release_fd(int fd);
   std::map<int, EpollSet>& epoll_sets() { return epoll_sets_; }
+  // `fd`'s readiness may have changed: it goes on the ready list of every set watching it
+  // (epoll_set.hpp). O(epoll sets) when watched, nothing otherwise.
+  void readiness_may_have_changed(int fd);
 
  private:
   void transmit(wire::MacAddress dst, wire::EtherType type, PacketBuffer& packet) override;
+  void readiness_changed(int tag) override { readiness_may_have_changed(tag); }
 
   StackConfig config_;
   const Clock& clock_;
@@ -77,6 +86,7 @@ class Stack final : private EthernetOutput {
   Udp udp_;
   tcp::Tcp tcp_;
   std::vector<SocketSlot> fds_;
+  std::priority_queue<int, std::vector<int>, std::greater<int>> free_fds_;
   std::map<int, EpollSet> epoll_sets_;
   int next_epoll_id_ = 1;
 

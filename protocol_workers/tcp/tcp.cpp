@@ -345,6 +345,9 @@ void Tcp::rearm(uint64_t id, Instant now) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   Entry& e = it->second;
+  // Everything that touches a connection passes here: the one place its socket's readiness
+  // change is reported.
+  if (e.tag >= 0 && observer_ != nullptr) observer_->readiness_changed(e.tag);
   const auto deadline = e.conn->next_deadline();
   if (deadline == e.armed && (!deadline || wheel_.pending(e.timer))) return;
   if (e.armed) wheel_.cancel(e.timer);
@@ -403,6 +406,7 @@ void Tcp::on_established(Connection& c) {
   }
   e->listener->accept_queue.push_back(id_of(c));
   ++e->listener->enqueued;
+  if (e->listener->tag >= 0 && observer_ != nullptr) observer_->readiness_changed(e->listener->tag);
 }
 
 void Tcp::on_time_wait(Connection& c) {
@@ -542,6 +546,7 @@ int Tcp::listen(int id, int backlog) {
     s->listener = std::make_unique<Listener>();
     s->listener->address = s->local_address;
     s->listener->port = s->local_port;
+    s->listener->tag = s->tag;
     listeners_[s->local_port] = id;
   }
   s->listener->backlog = b;
@@ -594,6 +599,7 @@ int Tcp::connect(int id, TcpEndpoint remote, Instant now) {
         const uint64_t old = *s->connection;
         s->connection.reset();
         entries_.at(old).socket_id.reset();
+        entries_.at(old).tag = -1;
         dead_.push_back(old);
         finish(now);
         return -ECONNABORTED;
@@ -626,6 +632,7 @@ int Tcp::connect(int id, TcpEndpoint remote, Instant now) {
   s->connection = conn_id;
   Entry& e = entries_.at(conn_id);
   e.socket_id = id;
+  e.tag = s->tag;
   e.conn->open_active(isn_.next(tuple, now), now);
   touched_.push_back(conn_id);
   finish(now);
@@ -703,6 +710,7 @@ int Tcp::close(int id, Instant now) {
     auto e = entries_.find(*s.connection);
     if (e != entries_.end()) {
       e->second.socket_id.reset();
+      e->second.tag = -1;
       Connection& c = *e->second.conn;
       c.close(now);
       if (c.state() == TcpState::closed || c.state() == TcpState::time_wait) {
@@ -768,6 +776,16 @@ uint64_t Tcp::event_signature(int id) const {
   if (!s.connection) return 0;
   auto e = entries_.find(*s.connection);
   return e == entries_.end() ? 1 : e->second.conn->event_signature();
+}
+
+void Tcp::set_tag(int id, int tag) {
+  TcpSocket* s = socket(id);
+  if (s == nullptr) return;
+  s->tag = tag;
+  if (s->listener) s->listener->tag = tag;
+  if (s->connection) {
+    if (auto e = entries_.find(*s->connection); e != entries_.end()) e->second.tag = tag;
+  }
 }
 
 void Tcp::apply_options(int id, Instant now) {

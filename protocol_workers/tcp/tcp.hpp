@@ -43,6 +43,7 @@ struct TcpEndpoint {
 };
 
 struct Listener {
+  int tag = -1;  // the listening socket's readiness tag (Tcp::set_tag), -1: none
   wire::Ipv4Address address;
   uint16_t port = 0;
   uint32_t backlog = 0;
@@ -57,16 +58,18 @@ struct Listener {
 // (FIN-WAIT, TIME-WAIT) does not hold the port; what it still pins is its 4-tuple, which
 // connect() checks (see allocate_port_for).
 struct TcpSocket {
+  // Widest members first (no padding): every connection has one.
+  ConnectionOptions options;
+  std::optional<uint64_t> connection;  // connection id
+  std::unique_ptr<Listener> listener;
+  wire::Ipv4Address local_address;
+  int tag = -1;  // set_tag: reported to the ReadinessObserver when readiness may change
+  uint16_t local_port = 0;
   bool bound = false;
   // The port was chosen by connect(), not by the application: a new connect() after a
   // failed attempt may choose again (for its remote), as Linux releases such a port.
   bool port_from_connect = false;
-  wire::Ipv4Address local_address;
-  uint16_t local_port = 0;
   bool reuse_address = false;
-  ConnectionOptions options;
-  std::unique_ptr<Listener> listener;
-  std::optional<uint64_t> connection;  // connection id
 };
 
 // What TIME-WAIT keeps of a connection: enough to answer a retransmitted FIN, ignore a RST
@@ -80,6 +83,16 @@ struct TimeWaitRecord {
   Instant expires{};
   TimerHandle timer;
   uint64_t timer_cookie = 0;
+};
+
+// Told when a socket's epoll readiness may have changed, with the socket's tag (the Stack
+// uses its descriptor): the connection was touched (a segment, a timer, a socket call) or a
+// connection joined a listener's accept queue. It may be told more than necessary, never
+// less: a readiness bit never appears without a call.
+class ReadinessObserver {
+ public:
+  virtual ~ReadinessObserver() = default;
+  virtual void readiness_changed(int tag) = 0;
 };
 
 class Tcp final : public TransportProtocol, private ConnectionHost {
@@ -108,6 +121,10 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   // epoll-style readiness bits (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR).
   uint32_t poll_events(int id) const;
   uint64_t event_signature(int id) const;
+  // Readiness changes of sockets with a tag go to `observer` (nullptr: nobody listens).
+  void set_readiness_observer(ReadinessObserver* observer) { observer_ = observer; }
+  // Tags socket `id` for readiness_changed(); -1 removes the tag.
+  void set_tag(int id, int tag);
   // Applies changed socket options to the socket's connection, if it has one.
   void apply_options(int id, Instant now);
   TcpSocket* socket(int id);
@@ -151,8 +168,9 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
     TimerHandle timer;
     std::optional<Instant> armed;
     Listener* listener = nullptr;  // passive, not yet accepted
-    bool in_syn_queue = false;
     std::optional<int> socket_id;
+    int tag = -1;  // the socket's tag while it has one
+    bool in_syn_queue = false;
     bool in_demux = false;
   };
 
@@ -209,6 +227,7 @@ class Tcp final : public TransportProtocol, private ConnectionHost {
   std::vector<uint64_t> dead_;
   Instant now_{};
   PacketBuffer scratch_;
+  ReadinessObserver* observer_ = nullptr;
 };
 
 }  // namespace flowgate::tcp
