@@ -33,6 +33,7 @@
 #include "stack/token_bucket.hpp"
 #include "tcp/congestion.hpp"
 #include "tcp/four_tuple.hpp"
+#include "tcp/optional_instant.hpp"
 #include "tcp/rack.hpp"
 #include "tcp/receive_queue.hpp"
 #include "tcp/rto.hpp"
@@ -65,14 +66,15 @@ class ConnectionHost {
 
 // Per-socket options that shape a connection (the TCP_* and SO_* options).
 struct ConnectionOptions {
-  bool nodelay = false;    // TCP_NODELAY: no Nagle
-  bool keepalive = false;  // SO_KEEPALIVE
+  // Widest first: 48 bytes, held by every socket and connection.
   Duration keepalive_idle{};
   Duration keepalive_interval{};
-  uint32_t keepalive_count = 0;
   std::optional<Duration> linger;  // SO_LINGER; zero: close() sends RST
+  uint32_t keepalive_count = 0;
   uint32_t send_buffer = 0;
   uint32_t receive_buffer = 0;
+  bool nodelay = false;    // TCP_NODELAY: no Nagle
+  bool keepalive = false;  // SO_KEEPALIVE
 };
 
 // An arriving segment: the parsed header (payload borrowed) and what IP said about it.
@@ -339,17 +341,17 @@ class Connection {
 
   SendBuffer send_buffer_;
   ReceiveBuffer receive_buffer_;
-  ReceiveQueue out_of_order_;
-  bool fin_queued_ = false;  // the application shut down writing
+  ColdReceiveQueue out_of_order_;  // out of line while empty
+  bool fin_queued_ = false;        // the application shut down writing
   bool fin_sent_ = false;
-  SeqNum fin_seq_;  // the FIN's sequence number, once sent
   bool fin_received_ = false;
+  SeqNum fin_seq_;  // the FIN's sequence number, once sent
   uint64_t bytes_acked_ = 0;
   uint64_t bytes_read_ = 0;
 
   RtoEstimator rto_;
   std::unique_ptr<CongestionControl> cc_;
-  std::optional<std::pair<SeqNum, Instant>> rtt_probe_;  // timing one segment (Karn)
+  OptionalSeqInstant rtt_probe_;  // timing one segment (Karn)
   uint32_t dupacks_ = 0;
   // Bytes sent by limited transmit since the last new ACK: RFC 5681 3.2 step 2, "When
   // [RFC3042] is in use, additional data sent in limited transmit MUST NOT be included in
@@ -362,31 +364,32 @@ class Connection {
   SeqNum recover_;              // RFC 6582: highest sequence sent when recovery began
   uint32_t recovery_cwnd_ = 0;  // NewReno's inflated window during fast recovery
   uint32_t retransmits_ = 0;
-  SackScoreboard scoreboard_;              // RFC 6675 sender state, used when SACK was negotiated
-  Rack rack_;                              // RFC 8985 state and transmission log (rack_active())
-  bool pto_restart_ = false;               // new data went out or was acknowledged: re-arm PTO
-  std::optional<Instant> last_data_sent_;  // for the RFC 5681 4.1 restart after idle
+  // Both out of line until used (tcp/cold_state.hpp).
+  ColdSackScoreboard scoreboard_;   // RFC 6675 sender state, used when SACK was negotiated
+  ColdRack rack_;                   // RFC 8985 state and transmission log (rack_active())
+  OptionalInstant last_data_sent_;  // for the RFC 5681 4.1 restart after idle
 
-  // Timers (nullopt: stopped).
+  // Timers (nullopt: stopped). Deadlines, then counters, then flags: no padding between.
   // The RTO stays armed under the RACK and TLP timers as the last resort: the PTO is never
   // later than it (RFC 8985 7.2) and the reordering timer is about one RTT, so arming those
   // never needs to cancel it (RFC 8985 section 8 describes one timer holding one of them).
-  std::optional<Instant> rtx_deadline_;
-  std::optional<Instant> reo_deadline_;  // RACK reordering timer
-  std::optional<Instant> pto_deadline_;  // TLP probe timeout
-  uint32_t rtx_timeouts_ = 0;            // consecutive, for SYN retries and giving up
-  std::optional<Instant> persist_deadline_;
+  OptionalInstant rtx_deadline_;
+  OptionalInstant reo_deadline_;  // RACK reordering timer
+  OptionalInstant pto_deadline_;  // TLP probe timeout
+  OptionalInstant persist_deadline_;
+  OptionalInstant delack_deadline_;
+  OptionalInstant keepalive_deadline_;
+  OptionalInstant orphan_deadline_;  // FIN-WAIT-2 after close(): don't wait forever
+  uint32_t rtx_timeouts_ = 0;        // consecutive, for SYN retries and giving up
   uint32_t persist_backoff_ = 0;
-  std::optional<Instant> delack_deadline_;
-  uint32_t segments_unacked_ = 0;     // full-sized segments received since our last ACK
+  uint32_t segments_unacked_ = 0;  // full-sized segments received since our last ACK
+  uint32_t keepalive_probes_ = 0;
+  bool pto_restart_ = false;          // new data went out or was acknowledged: re-arm PTO
   bool ack_now_ = false;              // an ACK is owed at the end of this event
   bool force_send_ = false;           // the SWS override timer fired: send what the window allows
   bool one_segment_ = false;          // RFC 1191 6.5: resend a single segment after a PMTU drop
   bool zero_window_rtx_ = false;      // RTOs turned into probes of a window shrunk to zero
   bool heard_since_timeout_ = false;  // the peer sent something since our last RTO
-  std::optional<Instant> keepalive_deadline_;
-  uint32_t keepalive_probes_ = 0;
-  std::optional<Instant> orphan_deadline_;  // FIN-WAIT-2 after close(): don't wait forever
   TokenBucket challenge_limiter_;
 };
 

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "stack/clock.hpp"
+#include "tcp/cold_state.hpp"
 #include "tcp/sack.hpp"
 #include "tcp/seq.hpp"
 
@@ -68,6 +69,7 @@ struct SentSegment {
   bool sacked = false;         // selectively acknowledged
 
   uint32_t size() const { return static_cast<uint32_t>(end_seq - seq); }
+  bool operator==(const SentSegment&) const = default;
 };
 
 // What one ACK did (RFC 8985 6.2 steps 1 to 4).
@@ -180,6 +182,8 @@ class Rack {
   void clear();
   // Gives the log's memory back once nothing is in flight (an idle connection stays small).
   void shrink_if_empty();
+  // Same state (the log's capacity aside).
+  bool operator==(const Rack&) const = default;
 
  private:
   // Index of the record holding `s`, or log_.size() if none does.
@@ -206,6 +210,7 @@ class Rack {
   struct RttAt {
     Duration rtt;
     Instant at;
+    bool operator==(const RttAt&) const = default;
   };
   std::optional<RttAt> min_best_;
   std::optional<RttAt> min_recent_;
@@ -214,6 +219,77 @@ class Rack {
   SeqNum tlp_seq_;                     // where the probe began (to match a D-SACK)
   bool tlp_is_retrans_ = false;        // TLP.is_retrans
   bool tlp_rtt_sampled_ = false;
+};
+
+// RACK-TLP state as a Connection holds it (tcp/cold_state.hpp): nothing allocated until the
+// first data segment is sent. The handshake's RTT sample sets TLP.rtt_sampled, so "fresh and
+// sampled" is a second state that needs no allocation.
+struct RackFresh {
+  static constexpr int count = 2;
+  static const Rack& state(int i) {
+    static const Rack unsampled;
+    static const Rack sampled = [] {
+      Rack r;
+      r.note_rtt_sample();
+      return r;
+    }();
+    return i == 0 ? unsampled : sampled;
+  }
+};
+
+class ColdRack {
+ public:
+  void on_transmit(SeqNum seq, SeqNum end, Instant now) {
+    r_.update([&](Rack& r) { r.on_transmit(seq, end, now); });
+  }
+  RackAckResult on_ack(const Rack::Ack& ack, Instant now) {
+    return r_.update([&](Rack& r) { return r.on_ack(ack, now); });
+  }
+  RackLossResult detect_loss(Instant now, bool in_recovery, std::optional<Duration> srtt) {
+    return r_.update([&](Rack& r) { return r.detect_loss(now, in_recovery, srtt); });
+  }
+  uint32_t on_rto(SeqNum snd_una, Instant now, std::optional<Duration> srtt) {
+    return r_.update([&](Rack& r) { return r.on_rto(snd_una, now, srtt); });
+  }
+  void on_recovery_exit() {
+    r_.update([](Rack& r) { r.on_recovery_exit(); });
+  }
+  void tlp_reset() {
+    r_.update([](Rack& r) { r.tlp_reset(); });
+  }
+  void tlp_on_probe(SeqNum seq, SeqNum snd_nxt, bool is_retrans) {
+    r_.update([&](Rack& r) { r.tlp_on_probe(seq, snd_nxt, is_retrans); });
+  }
+  void note_rtt_sample() {
+    r_.update([](Rack& r) { r.note_rtt_sample(); });
+  }
+  TlpOutcome tlp_on_ack(SeqNum ack, std::optional<SackBlock> dsack, bool pure_dupack) {
+    return r_.update([&](Rack& r) { return r.tlp_on_ack(ack, dsack, pure_dupack); });
+  }
+  void shrink_if_empty() {
+    r_.update([](Rack& r) { r.shrink_if_empty(); });
+  }
+  // Rack::clear() keeps what it learnt of the path (RACK.rtt, min_RTT): not a reset.
+  void clear() {
+    r_.update([](Rack& r) { r.clear(); });
+  }
+
+  uint32_t pipe() const { return r_.get().pipe(); }
+  std::optional<SackBlock> first_lost(uint32_t max_len) const {
+    return r_.get().first_lost(max_len);
+  }
+  std::optional<SackBlock> last_segment(uint32_t max_len) const {
+    return r_.get().last_segment(max_len);
+  }
+  uint32_t segs_sacked() const { return r_.get().segs_sacked(); }
+  uint32_t lost_segments() const { return r_.get().lost_segments(); }
+  bool tlp_in_flight() const { return r_.get().tlp_in_flight(); }
+  bool tlp_rtt_sampled() const { return r_.get().tlp_rtt_sampled(); }
+  const Rack& get() const { return r_.get(); }
+  bool allocated() const { return r_.allocated(); }
+
+ private:
+  ColdState<Rack, RackFresh> r_;
 };
 
 }  // namespace flowgate::tcp

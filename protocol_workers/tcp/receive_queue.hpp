@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -111,6 +112,48 @@ class ReceiveQueue {
   Pieces pieces_;
   // A byte of each recently received segment, most recent first; every entry is held.
   std::vector<SeqNum> recent_;
+};
+
+// The out-of-order queue as a Connection holds it: allocated while it holds bytes, freed
+// when it holds none (a segment filled the last hole, or teardown). An empty queue behaves
+// as a fresh one: insert() first moves the anchor to RCV.NXT when nothing is held, and the
+// recent-block history names held bytes only.
+class ColdReceiveQueue {
+ public:
+  using InsertResult = ReceiveQueue::InsertResult;
+
+  explicit ColdReceiveQueue(size_t memory_limit) : memory_limit_(memory_limit) {}
+
+  InsertResult insert(SeqNum rcv_nxt, uint32_t rcv_wnd, SeqNum seq,
+                      std::span<const std::byte> data) {
+    if (!q_) q_ = std::make_unique<ReceiveQueue>(memory_limit_);
+    const InsertResult r = q_->insert(rcv_nxt, rcv_wnd, seq, data);
+    release_if_empty();
+    return r;
+  }
+  size_t take_contiguous(SeqNum rcv_nxt, std::vector<std::byte>& out) {
+    if (!q_) return 0;
+    const size_t n = q_->take_contiguous(rcv_nxt, out);
+    release_if_empty();
+    return n;
+  }
+  std::vector<SackBlock> sack_blocks(size_t max_blocks) const {
+    return q_ ? q_->sack_blocks(max_blocks) : std::vector<SackBlock>{};
+  }
+  size_t held_bytes() const { return q_ ? q_->held_bytes() : 0; }
+  bool empty() const { return !q_ || q_->empty(); }
+  size_t piece_count() const { return q_ ? q_->piece_count() : 0; }
+  size_t memory_limit() const { return memory_limit_; }
+  bool allocated() const { return q_ != nullptr; }
+  void clear() { q_.reset(); }
+
+ private:
+  void release_if_empty() {
+    if (q_->empty()) q_.reset();
+  }
+
+  std::unique_ptr<ReceiveQueue> q_;
+  size_t memory_limit_;
 };
 
 }  // namespace flowgate::tcp

@@ -46,6 +46,7 @@
 #include <span>
 #include <vector>
 
+#include "tcp/cold_state.hpp"
 #include "tcp/sack.hpp"
 #include "tcp/seq.hpp"
 
@@ -161,6 +162,15 @@ class SackScoreboard {
   // Connection teardown or reuse: forgets everything, including the timeout barrier.
   void clear();
 
+  // Same state: what every query answers and every change does next are the same.
+  // RecoveryPoint counts only in recovery (it is set anew when recovery begins).
+  bool operator==(const SackScoreboard& o) const {
+    return max_ranges_ == o.max_ranges_ && ranges_ == o.ranges_ &&
+           sacked_bytes_ == o.sacked_bytes_ && in_recovery_ == o.in_recovery_ &&
+           (!in_recovery_ || recovery_point_ == o.recovery_point_) && high_rxt_ == o.high_rxt_ &&
+           rescue_rxt_ == o.rescue_rxt_ && rto_recovery_point_ == o.rto_recovery_point_;
+  }
+
  private:
   bool lost_given(uint32_t ranges_above, uint64_t bytes_above, uint32_t smss) const;
   void drop_below(SeqNum snd_una);
@@ -174,6 +184,42 @@ class SackScoreboard {
   std::optional<SeqNum> high_rxt_;            // HighRxt + 1, only while in recovery
   std::optional<SeqNum> rescue_rxt_;          // RescueRxt + 1, only while in recovery
   std::optional<SeqNum> rto_recovery_point_;  // section 5.1 barrier
+};
+
+// The scoreboard as a Connection holds it (tcp/cold_state.hpp): nothing allocated while no
+// SACKed range is held, no recovery runs and no timeout barrier stands, which is the whole
+// life of a connection that loses nothing.
+class ColdSackScoreboard {
+ public:
+  SackAckResult on_ack(SeqNum snd_una, std::span<const SackBlock> blocks, SeqNum snd_nxt) {
+    return s_.update([&](SackScoreboard& s) { return s.on_ack(snd_una, blocks, snd_nxt); });
+  }
+  bool is_lost(SeqNum seq, uint32_t smss) const { return s_.get().is_lost(seq, smss); }
+  uint32_t pipe(SeqNum snd_una, SeqNum snd_nxt, uint32_t smss) const {
+    return s_.get().pipe(snd_una, snd_nxt, smss);
+  }
+  NextSegment next_segment(SeqNum snd_una, SeqNum snd_nxt, uint32_t smss,
+                           uint32_t new_data_sendable) const {
+    return s_.get().next_segment(snd_una, snd_nxt, smss, new_data_sendable);
+  }
+  bool may_enter_recovery(SeqNum snd_una) const { return s_.get().may_enter_recovery(snd_una); }
+  NextSegment enter_recovery(SeqNum snd_una, SeqNum snd_nxt, uint32_t smss) {
+    return s_.update([&](SackScoreboard& s) { return s.enter_recovery(snd_una, snd_nxt, smss); });
+  }
+  void on_sent(const NextSegment& sent) {
+    s_.update([&](SackScoreboard& s) { s.on_sent(sent); });
+  }
+  void on_rto(SeqNum snd_nxt) {
+    s_.update([&](SackScoreboard& s) { s.on_rto(snd_nxt); });
+  }
+  bool in_recovery() const { return s_.get().in_recovery(); }
+  std::span<const SackBlock> sacked_ranges() const { return s_.get().sacked_ranges(); }
+  const SackScoreboard& get() const { return s_.get(); }
+  bool allocated() const { return s_.allocated(); }
+  void clear() { s_.reset(); }
+
+ private:
+  ColdState<SackScoreboard> s_;
 };
 
 }  // namespace flowgate::tcp

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "wire/bytes.hpp"
@@ -12,48 +14,56 @@
 namespace flowgate::tcp {
 
 // A FIFO of bytes in one vector: bytes are appended at the back and consumed at the front;
-// the consumed prefix is dropped once it is large and at least half of the storage.
+// the consumed prefix is dropped once it is large and at least half of the storage. The
+// vector and its read position live out of line, allocated by the first append and freed
+// by clear() and shrink_if_empty(): an idle connection's two queues cost a pointer each.
 class ByteQueue {
  public:
-  size_t size() const { return data_.size() - head_; }
-  void append(wire::Bytes in) { data_.insert(data_.end(), in.begin(), in.end()); }
+  size_t size() const { return s_ ? s_->data.size() - s_->head : 0; }
+  void append(wire::Bytes in) {
+    if (in.empty()) return;
+    if (!s_) s_ = std::make_unique<Storage>();
+    s_->data.insert(s_->data.end(), in.begin(), in.end());
+  }
   wire::Bytes view(size_t offset, size_t len) const {
-    return wire::Bytes(data_.data() + head_ + offset, len);
+    if (!s_) return wire::Bytes();
+    return wire::Bytes(s_->data.data() + s_->head + offset, len);
   }
   void consume(size_t n) {
-    head_ += std::min(n, size());
-    if (head_ == data_.size()) {
-      data_.clear();
-      head_ = 0;
-    } else if (head_ >= kCompactAfter && head_ * 2 >= data_.size()) {
-      data_.erase(data_.begin(), data_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
+    if (!s_) return;
+    Storage& s = *s_;
+    s.head += std::min(n, size());
+    if (s.head == s.data.size()) {
+      s.data.clear();
+      s.head = 0;
+    } else if (s.head >= kCompactAfter && s.head * 2 >= s.data.size()) {
+      s.data.erase(s.data.begin(), s.data.begin() + static_cast<std::ptrdiff_t>(s.head));
+      s.head = 0;
     }
   }
-  void clear() {
-    data_.clear();
-    data_.shrink_to_fit();
-    head_ = 0;
-  }
+  void clear() { s_.reset(); }
   void shrink_if_empty() {
     if (size() == 0) clear();
   }
 
  private:
   static constexpr size_t kCompactAfter = 64 * 1024;
-  std::vector<std::byte> data_;
-  size_t head_ = 0;
+  struct Storage {
+    std::vector<std::byte> data;
+    size_t head = 0;
+  };
+  std::unique_ptr<Storage> s_;
 };
 
 // The send buffer: bytes from SND.UNA up to what the application has written (SO_SNDBUF).
 class SendBuffer {
  public:
-  explicit SendBuffer(size_t capacity) : capacity_(capacity) {}
+  explicit SendBuffer(size_t capacity) : capacity_(static_cast<uint32_t>(capacity)) {}
 
   size_t size() const { return bytes_.size(); }  // unacknowledged + unsent bytes
   size_t capacity() const { return capacity_; }
   size_t free_space() const { return capacity_ > size() ? capacity_ - size() : 0; }
-  void set_capacity(size_t c) { capacity_ = c; }
+  void set_capacity(size_t c) { capacity_ = static_cast<uint32_t>(c); }
   // Appends as much of `in` as fits; returns how much.
   size_t write(wire::Bytes in) {
     const size_t n = std::min(in.size(), free_space());
@@ -69,17 +79,17 @@ class SendBuffer {
 
  private:
   ByteQueue bytes_;
-  size_t capacity_;
+  uint32_t capacity_;  // SO_SNDBUF / SO_RCVBUF are at most 64 MiB (setsockopt clamps)
 };
 
 // In-order received bytes the application has not read yet (SO_RCVBUF).
 class ReceiveBuffer {
  public:
-  explicit ReceiveBuffer(size_t capacity) : capacity_(capacity) {}
+  explicit ReceiveBuffer(size_t capacity) : capacity_(static_cast<uint32_t>(capacity)) {}
   size_t size() const { return bytes_.size(); }
   size_t capacity() const { return capacity_; }
   size_t free_space() const { return capacity_ > size() ? capacity_ - size() : 0; }
-  void set_capacity(size_t c) { capacity_ = c; }
+  void set_capacity(size_t c) { capacity_ = static_cast<uint32_t>(c); }
   void append(wire::Bytes in) { bytes_.append(in); }
   size_t read(wire::MutableBytes out, bool peek) {
     const size_t n = std::min(out.size(), size());
@@ -93,7 +103,7 @@ class ReceiveBuffer {
 
  private:
   ByteQueue bytes_;
-  size_t capacity_;
+  uint32_t capacity_;  // SO_SNDBUF / SO_RCVBUF are at most 64 MiB (setsockopt clamps)
 };
 
 }  // namespace flowgate::tcp
