@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <deque>
 #include <system_error>
 
 #include "apps/http/document_root.hpp"
@@ -107,7 +106,21 @@ struct HttpService::Connection {
     uint64_t end = 0;
     Instant first_byte{};
   };
-  std::deque<Timed> timed;
+  // Oldest first. A vector and a read position, not a std::deque: a deque holds its first
+  // 512-byte block from construction, on every connection, idle ones included (C1M).
+  struct TimedQueue {
+    std::vector<Timed> items;
+    size_t head = 0;
+    bool empty() const { return head == items.size(); }
+    const Timed& front() const { return items[head]; }
+    void push_back(const Timed& t) { items.push_back(t); }
+    void pop_front() {
+      if (++head == items.size()) {
+        items.clear();
+        head = 0;
+      }
+    }
+  } timed;
   uint64_t output_taken = 0;  // bytes fg_send has taken on this connection
   Instant first_byte{};       // of the request being parsed
   Instant input_arrived{};    // when the bytes in `input` were read
