@@ -24,7 +24,7 @@ min_time=0.5
 json_dir=
 
 usage() {
-  sed -n '5,6p' "$0" | sed 's/^# *//' >&2
+  sed -n '6,7p' "$0" | sed 's/^# *//' >&2
   exit 2
 }
 while (($#)); do
