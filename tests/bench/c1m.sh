@@ -3,12 +3,13 @@
 # stack, with the memory each side spends per connection, as a markdown table.
 #
 #   tests/bench/c1m.sh [--connections N] [--hold SECONDS] [--connect-rate R] [--no-nginx]
-#                      [--build-dir DIR] [--no-build] [--xdp-mode native|skb] [--keep-logs]
+#                      [--no-flowgate] [--build-dir DIR] [--no-build] [--xdp-mode native|skb]
+#                      [--keep-logs]
 #
 #   --connections N   idle connections (default 100000; 1000000 by hand)
 #   --hold S          seconds the client holds them silent once all are open (default 20)
 #   --connect-rate R  new connections per second at most (default 20000)
-#   --no-nginx        only the flowgate side
+#   --no-nginx        only the flowgate side        --no-flowgate  only the nginx side
 #   --build-dir DIR   where flowgate is built (default build-c1m in the repo; configured and
 #                     built with ninja unless --no-build)
 #   --keep-logs       keep the work directory even after a clean run
@@ -40,11 +41,11 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-connections=100000 hold=20 connect_rate=20000 with_nginx=1
+connections=100000 hold=20 connect_rate=20000 with_nginx=1 with_flowgate=1
 build_dir=$repo/build-c1m do_build=1 xdp_mode=native keep_logs=0
 
 usage() {
-  sed -n '5,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,15p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 number() {  # number OPTION VALUE MIN MAX
@@ -59,6 +60,7 @@ while (($#)); do
     --hold) number "$1" "${2:-}" 5 3600; hold=$2; shift 2 ;;
     --connect-rate) number "$1" "${2:-}" 100 1000000; connect_rate=$2; shift 2 ;;
     --no-nginx) with_nginx=0; shift ;;
+    --no-flowgate) with_flowgate=0; shift ;;
     --build-dir) build_dir=${2:-}; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --xdp-mode)
@@ -244,44 +246,46 @@ EOF
 "$flowgate" check --config "$work/flowgate.yaml" >"$work/check.out" 2>&1 ||
   die "flowgate check refused the configuration: $(cat "$work/check.out")"
 
-log "flowgate: 1 worker on $FG_IP"
-setsid ip netns exec "$gw_ns" taskset -c "$SERVER_CPU" "$flowgate" run --config "$work/flowgate.yaml" \
-  >"$work/flowgate.out" 2>"$work/flowgate.err" &
-fg_pid=$!
-worker_pid=""
-find_worker() { worker_pid=$(descendants "$fg_pid" flowgate-wk0 | head -n 1) && [[ -n $worker_pid ]]; }
-wait_for 20 find_worker || die "no flowgate worker process: $(tail -n 5 "$work/flowgate.err")"
-find_worker
-wait_for 20 bash -c "\"$flowgate\" stats --instance $instance | grep -q '^worker\.0\.state running$'" ||
-  die "the flowgate worker is not running: $(tail -n 5 "$work/flowgate.err")"
-sleep 1
-fg_rss0=$(rollup "$worker_pid" Rss) fg_pss0=$(rollup "$worker_pid" Pss) fg_anon0=$(anon_kb "$worker_pid")
-established_gauge() {
-  "$flowgate" stats --instance "$instance" 2>/dev/null |
-    awk '$1 ~ /^worker\.0\..*connections_established$/ { print $2; exit }'
-}
-
-start_bench flowgate "$FG_IP"
-# Measured once every connection is open (the gauge reaches N) or the opening stalls.
-open_deadline=$(($(date +%s) + connections / 1000 + 120))
-held=0 last=-1 still=0
-while (($(date +%s) < open_deadline)); do
-  held=$(established_gauge)
-  held=${held:-0}
-  ((held >= connections)) && break
-  kill -0 "$bench_pid" 2>/dev/null || break
-  if ((held == last)); then ((++still >= 20)) && break; else still=0; fi
-  last=$held
+if ((with_flowgate)); then
+  log "flowgate: 1 worker on $FG_IP"
+  setsid ip netns exec "$gw_ns" taskset -c "$SERVER_CPU" "$flowgate" run --config "$work/flowgate.yaml" \
+    >"$work/flowgate.out" 2>"$work/flowgate.err" &
+  fg_pid=$!
+  worker_pid=""
+  find_worker() { worker_pid=$(descendants "$fg_pid" flowgate-wk0 | head -n 1) && [[ -n $worker_pid ]]; }
+  wait_for 20 find_worker || die "no flowgate worker process: $(tail -n 5 "$work/flowgate.err")"
+  find_worker
+  wait_for 20 bash -c "\"$flowgate\" stats --instance $instance | grep -q '^worker\.0\.state running$'" ||
+    die "the flowgate worker is not running: $(tail -n 5 "$work/flowgate.err")"
   sleep 1
-done
-sleep 2  # the last handshakes' delayed ACKs, buffers given back
-held=$(established_gauge)
-fg_rss1=$(rollup "$worker_pid" Rss) fg_pss1=$(rollup "$worker_pid" Pss) fg_anon1=$(anon_kb "$worker_pid")
-log "flowgate holds ${held:-0} connections: worker Rss ${fg_rss0} -> ${fg_rss1} kB, Pss ${fg_pss0} -> ${fg_pss1} kB"
-finish_bench flowgate
-fg_established=$established fg_answered=$answered fg_held=${held:-0}
-stop_pid "$fg_pid"
-fg_pid=""
+  fg_rss0=$(rollup "$worker_pid" Rss) fg_pss0=$(rollup "$worker_pid" Pss) fg_anon0=$(anon_kb "$worker_pid")
+  established_gauge() {
+    "$flowgate" stats --instance "$instance" 2>/dev/null |
+      awk '$1 ~ /^worker\.0\..*connections_established$/ { print $2; exit }'
+  }
+
+  start_bench flowgate "$FG_IP"
+  # Measured once every connection is open (the gauge reaches N) or the opening stalls.
+  open_deadline=$(($(date +%s) + connections / 1000 + 120))
+  held=0 last=-1 still=0
+  while (($(date +%s) < open_deadline)); do
+    held=$(established_gauge)
+    held=${held:-0}
+    ((held >= connections)) && break
+    kill -0 "$bench_pid" 2>/dev/null || break
+    if ((held == last)); then ((++still >= 20)) && break; else still=0; fi
+    last=$held
+    sleep 1
+  done
+  sleep 2  # the last handshakes' delayed ACKs, buffers given back
+  held=$(established_gauge)
+  fg_rss1=$(rollup "$worker_pid" Rss) fg_pss1=$(rollup "$worker_pid" Pss) fg_anon1=$(anon_kb "$worker_pid")
+  log "flowgate holds ${held:-0} connections: worker Rss ${fg_rss0} -> ${fg_rss1} kB, Pss ${fg_pss0} -> ${fg_pss1} kB"
+  finish_bench flowgate
+  fg_established=$established fg_answered=$answered fg_held=${held:-0}
+  stop_pid "$fg_pid"
+  fg_pid=""
+fi
 
 # --- nginx on the kernel stack ------------------------------------------------------------
 if ((with_nginx)); then
@@ -349,9 +353,9 @@ EOF
   # Slab caches that grew by at least half a connection's worth of objects.
   awk -v n="$connections" '
     FNR == NR && FNR > 2 { objs0[$1] = $2; next }
-    FNR > 2 { d = $2 - objs0[$1]; if (d >= n / 2) { printf "%s %d %d\n", $1, d, d * $4 } }
+    FNR > 2 { d = $2 - objs0[$1]; if (d >= n / 2) { printf "%s %.0f %.0f\n", $1, d, d * $4 } }
   ' "$work/slab0" "$work/slab1" | sort -k3 -nr >"$work/slab-delta"
-  slab_bytes=$(awk '{ b += $3 } END { print b + 0 }' "$work/slab-delta")
+  slab_bytes=$(awk '{ b += $3 } END { printf "%.0f", b }' "$work/slab-delta")
   slab_names=$(awk '{ printf "%s%s %.0f", sep, $1, $3 / '"$connections"'; sep = ", " }' "$work/slab-delta")
   log "nginx holds $held connections: workers' Rss $ng_rss0 -> $ng_rss1 kB; slab +$((slab_bytes / 1024)) kB ($slab_names)"
   finish_bench nginx
@@ -367,13 +371,13 @@ echo "### C1M: $connections idle connections ($(date -u +%Y-%m-%d), $(nproc) CPU
 echo
 echo "| server | held | answered | user-space memory / connection | kernel memory / connection |"
 echo "|---|---:|---:|---|---|"
-echo "| flowgate, 1 worker | $fg_held | $fg_answered | Rss $(per_conn $((fg_rss1 - fg_rss0)) "$connections") B, Pss $(per_conn $((fg_pss1 - fg_pss0)) "$connections") B, anonymous $(per_conn $((fg_anon1 - fg_anon0)) "$connections") B | 0 (no kernel socket) |"
+((with_flowgate)) && echo "| flowgate, 1 worker | $fg_held | $fg_answered | Rss $(per_conn $((fg_rss1 - fg_rss0)) "$connections") B, Pss $(per_conn $((fg_pss1 - fg_pss0)) "$connections") B, anonymous $(per_conn $((fg_anon1 - fg_anon0)) "$connections") B | 0 (no kernel socket) |"
 if ((with_nginx)); then
   echo "| nginx, $nginx_workers workers, kernel TCP | $ng_held | $ng_answered | Rss $(per_conn $((ng_rss1 - ng_rss0)) "$connections") B (workers summed) | slab $((slab_bytes / connections)) B ($slab_names), TCP buffer pages $(((mem1 - mem0) * 4096 / connections)) B |"
 fi
 echo
 ok=1
-((fg_answered == connections)) || { echo "c1m.sh: flowgate answered $fg_answered of $connections" >&2; ok=0; }
+((!with_flowgate || fg_answered == connections)) || { echo "c1m.sh: flowgate answered $fg_answered of $connections" >&2; ok=0; }
 if ((with_nginx)) && ((ng_answered != connections)); then
   echo "c1m.sh: nginx answered $ng_answered of $connections" >&2
   ok=0
