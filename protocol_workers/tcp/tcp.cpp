@@ -223,9 +223,12 @@ void Tcp::on_listen_segment(Listener& l, int listener_socket, const Segment& seg
       o.sack_permitted = po.sack_permitted && config_.sack;
       if (po.window_scale && config_.window_scaling) o.window_scale = po.window_scale;
       o.ecn = f.has(TcpFlag::ece) && f.has(TcpFlag::cwr);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-      r.options.timestamps = wire::TcpTimestamps{
-          SynCookies::encode_tsval(static_cast<uint32_t>(ms.count()), o), po.timestamps->tsval};
+      // The connection the cookie becomes sends TSval = its clock + its per-tuple offset
+      // (connection.cpp); the SYN-ACK must be on that clock too, or the peer's PAWS check
+      // (RFC 7323 5.3) drops every later segment whose TSval looks older than this one.
+      const uint32_t clock = tcp_timestamp(now, static_cast<uint32_t>(FourTupleHash{}(tuple)));
+      r.options.timestamps =
+          wire::TcpTimestamps{SynCookies::encode_tsval(clock, o), po.timestamps->tsval};
       r.options.sack_permitted = o.sack_permitted;
       if (o.window_scale) {
         uint8_t ws = 0;
