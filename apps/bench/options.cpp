@@ -59,8 +59,8 @@ leaves everything else to the kernel. Needs root (XDP, AF_XDP).
 
 Reports: mode, connections requested and established, connect failures, requests,
 responses, errors by kind, duration, requests/s, bytes in, latency p50/p99/p999 (us), and
-the CPU time the bench used. Exit status: 0 when the run completed, 1 when it could not
-start or had errors, 2 on a usage error.
+the CPU time the bench used; the stacks' own drops go to stderr. Exit status: 0 when the
+run completed (its errors are in the report), 1 when it could not start, 2 on a usage error.
 )";
 
 namespace {
