@@ -43,13 +43,13 @@ struct TcpEndpoint {
 };
 
 struct Listener {
-  int tag = -1;  // the listening socket's readiness tag (Tcp::set_tag), -1: none
   wire::Ipv4Address address;
   uint16_t port = 0;
   uint32_t backlog = 0;
   uint32_t syn_queue = 0;             // passive connections in SYN-RECEIVED
   uint64_t enqueued = 0;              // connections ever queued (edge-triggered epoll)
   std::deque<uint64_t> accept_queue;  // established, not yet accepted (connection ids)
+  int tag = -1;  // the listening socket's readiness tag (Tcp::set_tag), -1: none
 };
 
 // A bound socket holds one reference to its local port in the Tcp layer's PortTable, from
