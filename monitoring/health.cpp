@@ -7,20 +7,6 @@
 namespace flowgate::exporter {
 namespace {
 
-const char* io_state_name(uint32_t state) {
-  switch (static_cast<shm::IoState>(state)) {
-    case shm::IoState::stopped:
-      return "stopped";
-    case shm::IoState::starting:
-      return "starting";
-    case shm::IoState::running:
-      return "running";
-    case shm::IoState::stopping:
-      return "stopping";
-  }
-  return "unknown";
-}
-
 // The process exists (a zombie not yet reaped counts: the supervisor reaps it within a poll
 // round and then stops the gateway).
 bool process_exists(int32_t pid) {
@@ -34,7 +20,8 @@ HealthVerdict liveness(const shm::Segment& segment) {
   const uint32_t state = io.state.load(std::memory_order_acquire);
   const int32_t pid = io.pid.load(std::memory_order_acquire);
   if (state != static_cast<uint32_t>(shm::IoState::running)) {
-    return {false, std::string("not alive: the I/O process is ") + io_state_name(state)};
+    return {false, std::string("not alive: the I/O process is ") +
+                       shm::to_string(static_cast<shm::IoState>(state))};
   }
   if (!process_exists(pid)) {
     return {false, "not alive: the I/O process (pid " + std::to_string(pid) + ") has exited"};

@@ -16,20 +16,6 @@ double per_second(uint64_t before, uint64_t after, double seconds) {
   return static_cast<double>(after - before) / seconds;
 }
 
-const char* io_state_name(uint32_t s) {
-  switch (static_cast<shm::IoState>(s)) {
-    case shm::IoState::stopped:
-      return "stopped";
-    case shm::IoState::starting:
-      return "starting";
-    case shm::IoState::running:
-      return "running";
-    case shm::IoState::stopping:
-      return "stopping";
-  }
-  return "?";
-}
-
 // Where each sample comes from in the catalogue (monitoring/metrics_catalog.hpp).
 void add_io_counter(TopCounters& c, std::string_view group, std::string_view name, uint64_t value) {
   if (group != "io") return;
@@ -119,7 +105,7 @@ TopSample take_top_sample(const shm::Segment& segment, uint64_t now_ns) {
   s.taken_ns = now_ns;
   const shm::IoBlock& io = segment.io();
   s.io.name = "io";
-  s.io.state = io_state_name(io.state.load(std::memory_order_relaxed));
+  s.io.state = shm::to_string(static_cast<shm::IoState>(io.state.load(std::memory_order_relaxed)));
   s.io.pid = io.pid.load(std::memory_order_relaxed);
   s.workers.resize(segment.worker_count());
   for (uint32_t k = 0; k < segment.worker_count(); ++k) {

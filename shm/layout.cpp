@@ -68,4 +68,18 @@ const char* to_string(WorkerState s) {
   return "?";
 }
 
+const char* to_string(IoState s) {
+  switch (s) {
+    case IoState::stopped:
+      return "stopped";
+    case IoState::starting:
+      return "starting";
+    case IoState::running:
+      return "running";
+    case IoState::stopping:
+      return "stopping";
+  }
+  return "?";
+}
+
 }  // namespace flowgate::shm

@@ -88,6 +88,7 @@ enum class WorkerState : uint32_t { stopped = 0, starting, running, dead, reclai
 const char* to_string(WorkerState s);
 
 enum class IoState : uint32_t { stopped = 0, starting, running, stopping };
+const char* to_string(IoState s);
 
 struct alignas(kCacheLine) SegmentHeader {
   uint64_t magic = 0;
