@@ -1,15 +1,20 @@
 #include "tcp/timer_wheel.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 
 namespace flowgate::tcp {
 
 TimerWheel::TimerWheel(Instant start, Duration tick, size_t slots)
-    : start_(start), tick_(tick), mask_(slots - 1), lists_(slots + 2) {
+    : start_(start),
+      tick_(tick),
+      mask_(slots - 1),
+      lists_(slots + 2),
+      occupied_((slots + 63) / 64) {
   assert(tick.count() > 0);
   assert(slots > 0 && (slots & (slots - 1)) == 0 && "slots must be a power of two");
-  assert(slots + 2 < kNil);
+  assert(slots <= 64 * 64 && "two levels of 64-bit occupancy words");
 }
 
 int64_t TimerWheel::tick_ceil(Instant when) const {
@@ -42,13 +47,21 @@ void TimerWheel::push_back(uint32_t list, uint32_t i) {
     nodes_[l.tail].next = i;
   } else {
     l.head = i;
+    if (list <= mask_) {
+      occupied_[list / 64] |= uint64_t{1} << (list % 64);
+      occupied_words_ |= uint64_t{1} << (list / 64);
+    }
   }
   l.tail = i;
-  if (list <= mask_) ++in_wheel_;
 }
 
 void TimerWheel::unlink(uint32_t i) {
   Node& n = nodes_[i];
+  if (n.list == heap_list()) {
+    heap_remove(i);
+    n.list = kNil;
+    return;
+  }
   List& l = lists_[n.list];
   if (n.prev != kNil) {
     nodes_[n.prev].next = n.next;
@@ -60,7 +73,11 @@ void TimerWheel::unlink(uint32_t i) {
   } else {
     l.tail = n.prev;
   }
-  if (n.list <= mask_) --in_wheel_;
+  if (n.list <= mask_ && l.head == kNil) {
+    uint64_t& word = occupied_[n.list / 64];
+    word &= ~(uint64_t{1} << (n.list % 64));
+    if (word == 0) occupied_words_ &= ~(uint64_t{1} << (n.list / 64));
+  }
   n.prev = n.next = kNil;
   n.list = kNil;
 }
@@ -78,6 +95,88 @@ bool TimerWheel::valid(TimerHandle h) const {
          nodes_[h.index].generation == h.generation;
 }
 
+// --- the overflow heap ------------------------------------------------------------------------
+
+bool TimerWheel::heap_less(uint32_t a, uint32_t b) const {
+  const Node& x = nodes_[a];
+  const Node& y = nodes_[b];
+  return x.expiry != y.expiry ? x.expiry < y.expiry : x.order < y.order;
+}
+
+void TimerWheel::heap_set(size_t pos, uint32_t i) {
+  heap_[pos] = i;
+  nodes_[i].prev = static_cast<uint32_t>(pos);
+}
+
+void TimerWheel::heap_sift_up(size_t pos) {
+  const uint32_t i = heap_[pos];
+  while (pos > 0) {
+    const size_t parent = (pos - 1) / 2;
+    if (!heap_less(i, heap_[parent])) break;
+    heap_set(pos, heap_[parent]);
+    pos = parent;
+  }
+  heap_set(pos, i);
+}
+
+void TimerWheel::heap_sift_down(size_t pos) {
+  const uint32_t i = heap_[pos];
+  const size_t n = heap_.size();
+  for (;;) {
+    size_t child = 2 * pos + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap_less(heap_[child + 1], heap_[child])) ++child;
+    if (!heap_less(heap_[child], i)) break;
+    heap_set(pos, heap_[child]);
+    pos = child;
+  }
+  heap_set(pos, i);
+}
+
+void TimerWheel::heap_push(uint32_t i) {
+  nodes_[i].list = heap_list();
+  nodes_[i].next = kNil;
+  heap_.push_back(i);
+  heap_sift_up(heap_.size() - 1);
+}
+
+void TimerWheel::heap_remove(uint32_t i) {
+  const size_t pos = nodes_[i].prev;
+  const uint32_t last = heap_.back();
+  heap_.pop_back();
+  nodes_[i].prev = kNil;
+  if (last == i) return;  // it was the last element
+  heap_set(pos, last);
+  if (pos > 0 && heap_less(last, heap_[(pos - 1) / 2])) {
+    heap_sift_up(pos);
+  } else {
+    heap_sift_down(pos);
+  }
+}
+
+void TimerWheel::pull_from_heap() {
+  const int64_t horizon = current_ + static_cast<int64_t>(mask_ + 1);
+  while (!heap_.empty() && nodes_[heap_.front()].expiry <= horizon) {
+    const uint32_t i = heap_.front();
+    unlink(i);
+    place(i);
+  }
+}
+
+// --- scheduling ---------------------------------------------------------------------------------
+
+void TimerWheel::place(uint32_t i) {
+  const int64_t e = nodes_[i].expiry;
+  if (e <= current_) {
+    // Behind the wheel: the next advance() fires it (see the header).
+    push_back(due_list(), i);
+  } else if (e - current_ <= static_cast<int64_t>(mask_ + 1)) {
+    push_back(static_cast<uint32_t>(static_cast<uint64_t>(e) & mask_), i);
+  } else {
+    heap_push(i);
+  }
+}
+
 TimerHandle TimerWheel::schedule(Instant when, uint64_t cookie) {
   uint32_t i = free_;
   if (i != kNil) {
@@ -87,24 +186,17 @@ TimerHandle TimerWheel::schedule(Instant when, uint64_t cookie) {
     i = static_cast<uint32_t>(nodes_.size());
     nodes_.emplace_back();
   }
-  const int64_t e = tick_ceil(when);
-  nodes_[i].expiry = e;
-  nodes_[i].cookie = cookie;
+  Node& n = nodes_[i];
+  n.expiry = tick_ceil(when);
+  n.cookie = cookie;
+  n.order = scheduled_++;
   ++live_;
-  if (e <= current_) {
-    // Behind the wheel: the next advance() fires it (see the header).
-    push_back(due_list(), i);
-  } else {
-    push_back(static_cast<uint32_t>(static_cast<uint64_t>(e) & mask_), i);
-    if (earliest_valid_) earliest_ = std::min(earliest_, e);
-  }
-  return {i, nodes_[i].generation};
+  place(i);
+  return {i, n.generation};
 }
 
 bool TimerWheel::cancel(TimerHandle h) {
   if (!valid(h)) return false;
-  const Node& n = nodes_[h.index];
-  if (n.list <= mask_ && n.expiry == earliest_) earliest_valid_ = false;
   unlink(h.index);
   release(h.index);
   return true;
@@ -115,23 +207,23 @@ bool TimerWheel::pending(TimerHandle h) const {
 }
 
 int64_t TimerWheel::earliest_tick() const {
-  if (earliest_valid_) return earliest_;
-  // Every timer in the wheel is due after current_, and a timer due at tick e sits in slot
-  // e & mask_. Walking ticks current_+1, current_+2, ... the first slot holding a timer due
-  // at exactly that tick gives the minimum; if one rotation finds none, every timer has been
-  // seen and the minimum of their ticks is the answer.
-  int64_t best = kNever;
-  const auto slots = static_cast<int64_t>(mask_ + 1);
-  for (int64_t k = current_ + 1; in_wheel_ > 0 && k <= current_ + slots; ++k) {
-    const List& l = lists_[static_cast<uint64_t>(k) & mask_];
-    for (uint32_t i = l.head; i != kNil; i = nodes_[i].next) {
-      best = std::min(best, nodes_[i].expiry);
-    }
-    if (best == k) break;
+  // Slots hold the ticks current_+1 .. current_+slots, one tick each, in slot order from
+  // current_+1 round to current_: the first occupied slot from there holds the earliest, and
+  // every timer in the heap is due after all of them.
+  const auto first_in = [&](size_t word) {
+    const size_t slot = word * 64 + static_cast<size_t>(std::countr_zero(occupied_[word]));
+    return nodes_[lists_[slot].head].expiry;
+  };
+  const size_t from = static_cast<size_t>(static_cast<uint64_t>(current_ + 1) & mask_);
+  const size_t w = from / 64;
+  if (const uint64_t bits = occupied_[w] & (~uint64_t{0} << (from % 64)); bits != 0) {
+    return nodes_[lists_[w * 64 + static_cast<size_t>(std::countr_zero(bits))].head].expiry;
   }
-  earliest_ = best;
-  earliest_valid_ = true;
-  return best;
+  // Words after w, then round from word 0 to w itself (whose slots >= from are empty).
+  const uint64_t after = w == 63 ? 0 : occupied_words_ & (~uint64_t{0} << (w + 1));
+  if (after != 0) return first_in(static_cast<size_t>(std::countr_zero(after)));
+  if (occupied_words_ != 0) return first_in(static_cast<size_t>(std::countr_zero(occupied_words_)));
+  return heap_.empty() ? kNever : nodes_[heap_.front()].expiry;
 }
 
 std::optional<Instant> TimerWheel::next_deadline() const {
@@ -169,22 +261,27 @@ std::optional<uint64_t> TimerWheel::pop_expired() {
     const int64_t m = earliest_tick();
     if (m > target_) {
       current_ = target_;
+      pull_from_heap();
       advancing_ = false;
       return std::nullopt;
     }
-    // Tick m is the next with a due timer: move all of them (in schedule order) to the firing
-    // list, where a callback can still cancel them.
+    // Tick m is the next with a due timer (nothing is due between current_ and m). First
+    // the heap's timers due by m - 1 + slots join their slots, so m's own are all in m's slot
+    // (those from the heap were scheduled before any already there: pull_from_heap() at every
+    // earlier move of current_ guarantees it). Then all of m's move, in schedule order, to
+    // the firing list, where a callback can still cancel them; then the rotation's new tick,
+    // m + slots, is filled from the heap, into the slot m's timers have left.
+    current_ = m - 1;
+    pull_from_heap();
     current_ = m;
     const uint32_t slot = static_cast<uint32_t>(static_cast<uint64_t>(m) & mask_);
-    for (uint32_t i = lists_[slot].head; i != kNil;) {
-      const uint32_t next = nodes_[i].next;
-      if (nodes_[i].expiry == m) {
-        unlink(i);
-        push_back(firing_list(), i);
-      }
-      i = next;
+    while (lists_[slot].head != kNil) {
+      const uint32_t i = lists_[slot].head;
+      assert(nodes_[i].expiry == m);
+      unlink(i);
+      push_back(firing_list(), i);
     }
-    earliest_valid_ = false;
+    pull_from_heap();
   }
 }
 

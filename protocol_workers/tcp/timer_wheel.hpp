@@ -1,10 +1,15 @@
 // A hashed timing wheel (Varghese and Lauck's scheme 6) for the many timers of many TCP
-// connections: retransmission, delayed ACK, persist, keepalive, TIME-WAIT.
+// connections: retransmission, delayed ACK, persist, keepalive, TIME-WAIT; with an overflow
+// heap for the timers beyond one rotation.
 //
 // Time is cut into ticks of `tick` from `start`; tick k covers (start + (k-1)*tick,
-// start + k*tick]. A timer for `when` is due at tick e = ceil((when - start) / tick) and
-// lives in slot e mod slots, with e itself stored, so a timer more than one rotation away
-// simply stays in its slot until the wheel reaches e (no separate overflow list).
+// start + k*tick]. A timer for `when` is due at tick e = ceil((when - start) / tick). The
+// wheel's slots hold only the timers of the coming rotation, e in (current, current + slots],
+// timer e in slot e mod slots: so a slot holds the timers of one tick, and the earliest is
+// the first occupied slot after the current tick (a bitmap finds it). Timers further away
+// wait in a min-heap by (e, order of scheduling) and move into their slot as the wheel
+// turns to within a rotation of them. A busy worker after close-heavy load holds ~10^5
+// TIME-WAIT timers a minute out; they cost O(log n) each, once, and nothing per tick.
 //
 // Guarantees:
 // - A timer never fires early and fires in the first advance(now) with now >= start + e*tick,
@@ -26,13 +31,10 @@
 //   timer that instant is <= the last advance's now: call advance() at once).
 // - `now` passed to advance() must not go backwards; an earlier now only fires overdue timers.
 //
-// Cost: schedule() and cancel() O(1). advance() visits only ticks that hold a due timer: it
-// finds them with the same scan as next_deadline(), which walks slots forward from the current
-// tick and stops at the first due one, or after one rotation (all slots and timers visited)
-// jumps straight to the earliest timer, so advancing hours with few timers is cheap. The
-// earliest tick is cached until the timer at it fires or is cancelled.
-// Not thread-safe, const members included (next_deadline() fills that cache): one wheel per
-// worker.
+// Cost: schedule() and cancel() O(1) within a rotation, O(log far timers) beyond it.
+// next_deadline() O(1) plus the overdue timers (two levels of occupancy bits); advance() visits
+// only ticks that hold a due timer, so advancing hours with few timers is cheap. Not thread-safe:
+// one wheel per worker.
 #pragma once
 
 #include <chrono>
@@ -57,7 +59,7 @@ struct TimerHandle {
 
 class TimerWheel {
  public:
-  // `slots` must be a power of two; `tick` positive.
+  // `slots` must be a power of two, at most 4096; `tick` positive.
   explicit TimerWheel(Instant start, Duration tick = std::chrono::milliseconds(1),
                       size_t slots = 4096);
 
@@ -93,10 +95,11 @@ class TimerWheel {
   struct Node {
     int64_t expiry = 0;  // e, the tick at which the timer is due
     uint64_t cookie = 0;
-    uint32_t prev = kNil;
+    uint64_t order = 0;    // when it was scheduled: orders equal e in the heap
+    uint32_t prev = kNil;  // in the heap: the node's index in heap_
     uint32_t next = kNil;  // also links the free list
     uint32_t generation = 0;
-    uint32_t list = kNil;  // which list holds the node; kNil when free
+    uint32_t list = kNil;  // which list holds the node (or heap_list()); kNil when free
   };
   struct List {
     uint32_t head = kNil;
@@ -106,6 +109,8 @@ class TimerWheel {
   // lists_[0, slots) are the wheel; then the two below.
   uint32_t due_list() const { return static_cast<uint32_t>(mask_ + 1); }  // overdue timers
   uint32_t firing_list() const { return static_cast<uint32_t>(mask_ + 2); }
+  // Not a list: the node is in heap_.
+  uint32_t heap_list() const { return static_cast<uint32_t>(mask_ + 3); }
 
   int64_t tick_ceil(Instant when) const;
   int64_t tick_floor(Instant now) const;
@@ -115,8 +120,22 @@ class TimerWheel {
   void unlink(uint32_t i);
   void release(uint32_t i);
   bool valid(TimerHandle h) const;
-  // Earliest e among timers in the wheel (not overdue or firing ones), kNever if none.
+  // Earliest e among timers in the slots or the heap (not overdue or firing ones), kNever if
+  // none.
   int64_t earliest_tick() const;
+  // Where a timer due at e goes now: the due list, its slot, or the heap.
+  void place(uint32_t i);
+  // Moves the heap's timers due within a rotation of current_ into their slots. Called
+  // whenever current_ moves: the heap then never holds a timer that a later schedule() would
+  // put straight into a slot, which keeps equal e in schedule order.
+  void pull_from_heap();
+
+  bool heap_less(uint32_t a, uint32_t b) const;
+  void heap_set(size_t pos, uint32_t i);
+  void heap_push(uint32_t i);
+  void heap_remove(uint32_t i);
+  void heap_sift_up(size_t pos);
+  void heap_sift_down(size_t pos);
 
   void begin_advance(Instant now);
   std::optional<uint64_t> pop_expired();
@@ -125,15 +144,16 @@ class TimerWheel {
   Duration tick_;
   size_t mask_;
   std::vector<List> lists_;
+  std::vector<uint64_t> occupied_;  // bit s: lists_[s] is not empty, for s < slots
+  uint64_t occupied_words_ = 0;     // bit w: occupied_[w] != 0
   std::vector<Node> nodes_;
+  std::vector<uint32_t> heap_;  // nodes due beyond the rotation, a min-heap by (expiry, order)
   uint32_t free_ = kNil;
-  size_t live_ = 0;      // pending timers, all lists
-  size_t in_wheel_ = 0;  // pending timers in lists_[0, slots)
-  int64_t current_ = 0;  // every tick <= current_ has been processed
-  int64_t target_ = 0;   // the tick advance() is processing up to
+  uint64_t scheduled_ = 0;  // schedule() calls so far: the next Node::order
+  size_t live_ = 0;         // pending timers, all lists and the heap
+  int64_t current_ = 0;     // every tick <= current_ has been processed
+  int64_t target_ = 0;      // the tick advance() is processing up to
   bool advancing_ = false;
-  mutable bool earliest_valid_ = true;
-  mutable int64_t earliest_ = kNever;
 };
 
 }  // namespace flowgate::tcp

@@ -262,6 +262,37 @@ void BM_TimerAdvanceIdle(benchmark::State& state) {
 }
 BENCHMARK(BM_TimerAdvanceIdle);
 
+// A busy worker after close-heavy load: Arg(0) connections closed per millisecond, each
+// leaving a TIME-WAIT timer 2 MSL = 60 s out (so 60,000 x Arg(0) of them pending, spread over
+// the minute), while 64 live connections re-arm their timers (cancel, schedule 200 ms out,
+// as an ACK re-arms the RTO) every millisecond. Each iteration is one millisecond of the
+// worker loop: the re-arms, one advance() and one next_deadline(). The time per iteration
+// must not grow with the TIME-WAIT timers.
+void BM_TimerTickAmongTimeWait(benchmark::State& state) {
+  Instant now(1000s);
+  tcp::TimerWheel wheel(now);
+  const auto closes_per_ms = static_cast<uint64_t>(state.range(0));
+  const uint64_t time_wait = 60000 * closes_per_ms;
+  for (uint64_t i = 0; i < time_wait; ++i) wheel.schedule(now + 60s * (i + 1) / time_wait, i);
+  std::vector<tcp::TimerHandle> live(64);
+  uint64_t k = 0;
+  for (auto _ : state) {
+    now += 1ms;
+    for (uint64_t i = 0; i < closes_per_ms; ++i) wheel.schedule(now + 60s, i);
+    for (tcp::TimerHandle& h : live) {
+      wheel.cancel(h);
+      h = wheel.schedule(now + 200ms + 1ms * (k % 7), k);
+      ++k;
+    }
+    benchmark::DoNotOptimize(
+        wheel.advance(now, [](uint64_t cookie) { benchmark::DoNotOptimize(cookie); }));
+    benchmark::DoNotOptimize(wheel.next_deadline());
+  }
+  state.counters["pending"] = static_cast<double>(wheel.size());
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_TimerTickAmongTimeWait)->Arg(0)->Arg(1)->Arg(20);
+
 }  // namespace
 }  // namespace flowgate::bench
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 #include <set>
 #include <vector>
@@ -119,6 +120,68 @@ TEST(TimerWheel, FarFutureTimersWaitOutManyRotations) {
   EXPECT_EQ(advance(w, far + milliseconds(8)), (Cookies{2}));
 }
 
+// Timers beyond one rotation wait in the overflow heap; equal ticks still fire in schedule
+// order, whether a timer came from the heap or was put straight into its slot later.
+TEST(TimerWheel, EqualTicksKeepScheduleOrderAcrossTheOverflow) {
+  const Instant t0 = ManualClock().now();
+  TimerWheel w(t0, milliseconds(1), 8);  // one rotation is 8 ms
+  const Instant at = t0 + milliseconds(100);
+  w.schedule(at, 1);                    // far: the heap
+  w.schedule(at + milliseconds(8), 9);  // far, the same slot one rotation later
+  w.schedule(at, 2);                    // far, same tick, later
+  EXPECT_TRUE(advance(w, t0 + milliseconds(95)).empty());
+  w.schedule(at, 3);  // now within the rotation: straight into the slot, after 1 and 2
+  w.schedule(at - milliseconds(1), 0);
+  EXPECT_EQ(w.next_deadline(), at - milliseconds(1));
+  EXPECT_EQ(advance(w, at), (Cookies{0, 1, 2, 3}));
+  EXPECT_EQ(w.next_deadline(), at + milliseconds(8));
+  EXPECT_EQ(advance(w, at + milliseconds(8)), (Cookies{9}));
+}
+
+// Cancelling timers in the heap, at its top and inside it, leaves the others exact.
+TEST(TimerWheel, CancelInTheOverflow) {
+  const Instant t0 = ManualClock().now();
+  TimerWheel w(t0, milliseconds(1), 8);
+  std::vector<TimerHandle> h;
+  for (uint64_t i = 0; i < 64; ++i) h.push_back(w.schedule(t0 + milliseconds(20 + 3 * i), i));
+  EXPECT_TRUE(w.cancel(h[0]));   // the heap's top
+  EXPECT_TRUE(w.cancel(h[37]));  // somewhere inside
+  EXPECT_TRUE(w.cancel(h[63]));  // the last
+  EXPECT_FALSE(w.cancel(h[37]));
+  EXPECT_EQ(w.size(), 61u);
+  EXPECT_EQ(w.next_deadline(), t0 + milliseconds(23));
+  Cookies expected;
+  for (uint64_t i = 1; i < 63; ++i) {
+    if (i != 37) expected.push_back(i);
+  }
+  Cookies fired;
+  for (Instant now = t0; now <= t0 + milliseconds(300); now += milliseconds(5)) {
+    for (uint64_t c : advance(w, now)) fired.push_back(c);
+  }
+  EXPECT_EQ(fired, expected);
+  EXPECT_EQ(w.next_deadline(), std::nullopt);
+}
+
+// A callback arming a timer beyond the rotation, while the wheel jumps across many rotations
+// in one advance(): it lands in the heap and fires in order within the same advance.
+TEST(TimerWheel, CallbackArmingBeyondTheRotationDuringAJump) {
+  const Instant t0 = ManualClock().now();
+  TimerWheel w(t0, milliseconds(1), 8);
+  w.schedule(t0 + milliseconds(10), 1);
+  w.schedule(t0 + milliseconds(50), 3);
+  Cookies fired;
+  w.advance(t0 + milliseconds(100), [&](uint64_t c) {
+    fired.push_back(c);
+    if (c == 1) {
+      w.schedule(t0 + milliseconds(40), 2);   // 30 ms on: beyond the 8 ms rotation
+      w.schedule(t0 + milliseconds(150), 4);  // after this advance's now
+    }
+  });
+  EXPECT_EQ(fired, (Cookies{1, 2, 3}));
+  EXPECT_EQ(w.next_deadline(), t0 + milliseconds(150));
+  EXPECT_EQ(advance(w, t0 + milliseconds(150)), (Cookies{4}));
+}
+
 TEST(TimerWheel, LargeTimeJumps) {
   const Instant t0 = ManualClock().now();
   TimerWheel w(t0);  // 1 ms ticks, 4096 slots: a rotation is about 4 s
@@ -230,7 +293,8 @@ TEST(TimerWheel, NextDeadlineIsExact) {
 // 100k timers with random deadlines (some overdue, some hours away), random cancels, and
 // callbacks that schedule and cancel, checked against a model: each timer fires exactly once
 // unless cancelled, never before its time rounded up to the tick, and in the first advance
-// whose now reaches that time; next_deadline() and size() always match the model.
+// whose now reaches that time, in order of due tick and then of scheduling; next_deadline()
+// and size() always match the model.
 TEST(TimerWheel, RandomTimersFireExactlyOnceAndOnTime) {
   const Duration tick = milliseconds(1);
   const Instant t0 = ManualClock().now();
@@ -300,10 +364,19 @@ TEST(TimerWheel, RandomTimersFireExactlyOnceAndOnTime) {
     const Instant next = now + (uniform(0, 999) == 0 ? nanoseconds(uniform(0, 3600'000'000'000))
                                                      : nanoseconds(uniform(0, 20'000'000)));
     advance_now.push_back(next);
+    // Timers not overdue fire by due tick, equal ticks in schedule order (cookies grow with it).
+    std::optional<std::pair<Instant, uint64_t>> last_on_time;
     w.advance(next, [&](uint64_t cookie) {
       Timer& t = timers.at(cookie);
       ASSERT_FALSE(t.cancelled) << cookie;
       ASSERT_EQ(t.fired, 0) << cookie;
+      if (t.due > advance_now[current - 1]) {
+        const std::pair<Instant, uint64_t> key{t.due, cookie};
+        if (last_on_time) {
+          ASSERT_LT(*last_on_time, key) << "fired out of order";
+        }
+        last_on_time = key;
+      }
       ++t.fired;
       ++fired_count;
       pending.erase({t.due, cookie});
