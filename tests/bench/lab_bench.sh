@@ -5,12 +5,18 @@
 #
 #   tests/bench/lab_bench.sh [--runs N] [--duration SECONDS] [--quick] [--build-dir DIR]
 #                            [--no-build] [--xdp-mode native|skb] [--keep-logs]
+#                            [--rows ID,...] [--perf]
 #
 #   --runs N        A/B pairs per row (default 5)        --duration S  seconds per run (10)
 #   --quick         CI smoke: 1 pair, 2 s per run, under 2 minutes in all
 #   --build-dir DIR where flowgate and the helpers are built (default: build-lab in the repo;
 #                   configured and built with ninja unless --no-build)
 #   --keep-logs     keep the work directory (every client's output) even after a clean run
+#   --rows ID,...   only these rows: ka64 ka1k close lat proxy udp bka64 bka1k bclose blat
+#                   bproxy budp (lat and blat need ka64 and bka64 for their rate)
+#   --perf          perf record -g of the server CPU (every process and the kernel on it)
+#                   during each run, flowgate's and the peer's; the perf.data files are kept
+#                   next to the runs' output (implies --keep-logs)
 #
 # Topology (all addresses in 198.18.0.0/24; namespaces named flb<random>-g and -p):
 #   gateway namespace, veth end G             peer namespace, veth end P
@@ -47,9 +53,10 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 runs=5 duration=10 quick=0 build_dir=$repo/build-lab do_build=1 xdp_mode=native keep_logs=0
+only_rows="" profile=0
 
 usage() {
-  sed -n '6,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 while (($#)); do
@@ -61,6 +68,8 @@ while (($#)); do
     --no-build) do_build=0; shift ;;
     --xdp-mode) xdp_mode=${2:-}; shift 2 ;;
     --keep-logs) keep_logs=1; shift ;;
+    --rows) only_rows=",${2:-},"; shift 2 ;;
+    --perf) profile=1 keep_logs=1; shift ;;
     -h | --help) usage ;;
     *) echo "lab_bench.sh: unknown option '$1'" >&2; usage ;;
   esac
@@ -72,6 +81,10 @@ if ((quick)); then runs=1 duration=2 spin_iterations=1000000 h2load_warmup=(); f
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "lab_bench.sh: --runs must be 1-99" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]{0,2}$ ]] || { echo "lab_bench.sh: --duration must be 1-999 s" >&2; exit 2; }
 [[ $xdp_mode == native || $xdp_mode == skb ]] || { echo "lab_bench.sh: --xdp-mode native|skb" >&2; exit 2; }
+if ((profile)) && ! command -v perf >/dev/null 2>&1; then
+  echo "lab_bench.sh: --perf needs perf (Debian's linux-perf)" >&2
+  exit 2
+fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "lab_bench.sh: needs root (namespaces, veth, XDP, AF_XDP)" >&2
   exit 77
@@ -363,11 +376,20 @@ run_client() {
   local out=$1
   shift
   local TIMEFORMAT='cpu %U %S %R' t0 t1 ticks0 ticks1
+  local perf_pid=""
   ticks0=$(session_ticks "$fg_pid" "$reflector_pid" "$nginx_pid" "$haproxy_pid")
+  if ((profile)); then
+    perf record -q -g -F 1999 -C "$SERVER_CPU" -o "$out.perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   t0=$(date +%s%N)
   { time timeout $((duration + 30)) ip netns exec "$peer_ns" taskset -c "$CLIENT_CPU" "$@" \
     >"$out" 2>&1; } 2>"$out.time"
   t1=$(date +%s%N)
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null
+    wait "$perf_pid" 2>/dev/null
+  fi
   ticks1=$(session_ticks "$fg_pid" "$reflector_pid" "$nginx_pid" "$haproxy_pid")
   awk -v d=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v ns=$((t1 - t0)) \
     'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }' >"$out.server"
@@ -488,6 +510,7 @@ declare -A row_title=() row_goal=() row_peer=() row_better=()
 # test against GOAL, a number: flowgate/peer >= GOAL, or <= GOAL when lower is better).
 pair_row() {
   local id=$1 i side order s0 s1 v
+  [[ -z $only_rows || $only_rows == *",$id,"* ]] || return 0
   row_ids+=("$id")
   row_title[$id]=$2 row_peer[$id]=$3 row_goal[$id]=$4 row_better[$id]=$5
   : >"$work/rows/$id.a"
