@@ -791,6 +791,8 @@ void Parser::read_tcp(const Value& v) {
                {"rto_min", time(t.rto_min, milliseconds(1), minutes(10))},
                {"rto_max", time(t.rto_max, milliseconds(1), minutes(10))},
                {"msl", time(t.msl, milliseconds(1), minutes(10))},
+               // 0 is allowed: no connection keeps a TIME-WAIT record.
+               {"max_time_wait", count(t.max_time_wait, 0, 1u << 24)},
                // RFC 1122 4.2.3.2: the delay MUST be less than 0.5 seconds.
                {"delayed_ack", time(t.delayed_ack, milliseconds(1), milliseconds(500))},
                {"keepalive_idle", time(t.keepalive_idle, seconds(1), kKeepaliveMax)},

@@ -144,6 +144,8 @@ namespace flowgate {
   X(tcp_keepalive_timeouts, "Connections closed because keepalive probes went unanswered")   \
   X(tcp_time_wait_entered, "Connections that entered TIME-WAIT")                             \
   X(tcp_time_wait_reused, "TIME-WAIT entries reused by a new SYN (RFC 6191)")                \
+  X(tcp_time_wait_overflow,                                                                  \
+    "Connections closed without a TIME-WAIT record: tcp.max_time_wait records were held")    \
   X(tcp_ecn_ce_received, "Segments received with the CE mark (RFC 3168)")                    \
   X(tcp_pmtu_updates, "Send MSS lowered by ICMP fragmentation-needed")                       \
   X(tcp_dup_acks_received, "Duplicate ACKs received (RFC 5681 definition)")                  \

@@ -416,6 +416,17 @@ void Tcp::on_time_wait(Connection& c) {
   Entry* e = entry_of(c);
   if (e == nullptr) return;
   const uint64_t id = id_of(c);
+  // The compact record answers for the pair from now on, or, with the table full, nothing:
+  // the pair is forgotten at once, as Linux does beyond tcp_max_tw_buckets. A late
+  // retransmitted FIN is then answered with a RST, and a delayed segment of this connection
+  // could reach a new one on the same pair; bounded memory under a close flood is worth it.
+  demux_.erase(c.tuple());
+  e->in_demux = false;
+  if (!e->socket_id) dead_.push_back(id);
+  if (time_wait_.size() >= config_.max_time_wait && !time_wait_.contains(c.tuple())) {
+    counters_.count(Event::tcp_time_wait_overflow);
+    return;
+  }
   TimeWaitRecord tw;
   tw.snd_nxt = c.snd_nxt();
   tw.rcv_nxt = c.rcv_nxt();
@@ -430,10 +441,6 @@ void Tcp::on_time_wait(Connection& c) {
   if (time_wait_.insert_or_assign(c.tuple(), tw).second) {
     counters_.tcp_connection_entered(TcpState::time_wait);
   }
-  // The compact record answers for the pair from now on.
-  demux_.erase(c.tuple());
-  e->in_demux = false;
-  if (!e->socket_id) dead_.push_back(id);
 }
 
 void Tcp::on_closed(Connection& c) {

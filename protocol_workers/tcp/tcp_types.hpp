@@ -106,6 +106,11 @@ struct TcpConfig {
   // MSL = 30 s (60 s of TIME-WAIT), as Linux: long enough for any straggler of the old
   // connection to die in today's networks, short enough not to pin memory and ports.
   Duration msl = std::chrono::seconds(30);
+  // TIME-WAIT records kept at most (per Tcp, i.e. per worker). A connection that would enter
+  // TIME-WAIT with the table full closes at once instead and is counted, as Linux does beyond
+  // tcp_max_tw_buckets (131072 on this kind of machine): a close-heavy load otherwise holds
+  // 2*MSL of its connection rate, 2 million records (700 MB) at 35,000 closes/s.
+  uint32_t max_time_wait = 131072;
   // Delayed ACK (RFC 1122 4.2.3.2: "less than 0.5 seconds"; RFC 5681 4.2: an ACK for at least
   // every second full-sized segment). 40 ms is Linux's floor.
   Duration delayed_ack = std::chrono::milliseconds(40);

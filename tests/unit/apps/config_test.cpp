@@ -119,6 +119,7 @@ TEST(ConfigExamples, FullExampleParsesAndStatesTheDefaults) {
   EXPECT_EQ(c.tcp.syn_retries, t.syn_retries);
   EXPECT_EQ(c.tcp.synack_retries, t.synack_retries);
   EXPECT_EQ(c.tcp.max_syn_backlog, t.max_syn_backlog);
+  EXPECT_EQ(c.tcp.max_time_wait, t.max_time_wait);
   EXPECT_EQ(c.tcp.syn_cookies, t.syn_cookies);
   EXPECT_EQ(c.tcp.timestamps, t.timestamps);
   EXPECT_EQ(c.tcp.sack, t.sack);
@@ -435,7 +436,8 @@ TEST(ConfigValues, DurationsSizesBooleansAndChoices) {
                                    "  ooo_memory_limit: 0\n"
                                    "  sack: off\n"
                                    "  congestion: newreno\n"
-                                   "  max_syn_backlog: 1024\n");
+                                   "  max_syn_backlog: 1024\n"
+                                   "  max_time_wait: 0\n");
   EXPECT_EQ(c.xdp_mode, XdpMode::skb);
   EXPECT_TRUE(c.xdp_force_copy);
   EXPECT_EQ(c.drain_timeout, Duration::zero());
@@ -451,6 +453,7 @@ TEST(ConfigValues, DurationsSizesBooleansAndChoices) {
   EXPECT_FALSE(c.tcp.sack);
   EXPECT_FALSE(c.tcp.cubic);
   EXPECT_EQ(c.tcp.max_syn_backlog, 1024u);
+  EXPECT_EQ(c.tcp.max_time_wait, 0u);
 }
 
 TEST(ConfigValues, FaultInjectionIsOnWhenPresentAndDirectionSelectsTheSides) {
@@ -516,6 +519,8 @@ const std::vector<BrokenCase>& broken_cases() {
        "listeners[0].port", "must be an integer from 1 to 65535, got 'http'"},
       {"a port out of range", kBase + "listeners:\n  - name: web\n    port: 70000\n", 5,
        "listeners[0].port", "must be an integer from 1 to 65535, got '70000'"},
+      {"a TIME-WAIT limit out of range", kBase + "tcp:\n  max_time_wait: 16777217\n", 4,
+       "tcp.max_time_wait", "must be an integer from 0 to 16777216, got '16777217'"},
       {"an MTU out of range", kBase + "mtu: 67\n", 3, "mtu",
        "must be an integer from 68 to 9000, got '67'"},
       {"a VLAN out of range", kBase + "vlan: 4095\n", 3, "vlan",

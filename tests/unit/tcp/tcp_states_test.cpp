@@ -1116,6 +1116,32 @@ TEST(TcpStatesClose, RetransmittedFinInTimeWaitRestartsTheTimer) {
   s.expect_state(p, TcpState::closed);
 }
 
+// With tcp.max_time_wait records held, a connection that would enter TIME-WAIT closes at once
+// and is counted (as Linux beyond tcp_max_tw_buckets): memory stays bounded under a close
+// flood. Its FIN is still acknowledged; once a record expires there is room again.
+TEST(TcpStatesClose, FullTimeWaitTableClosesWithoutARecord) {
+  StackConfig config = states_config();
+  config.tcp.max_time_wait = 1;
+  Script s(config);
+  Conn a = s.time_wait(peer_on(40001));
+  Conn b = s.fin_wait_2(peer_on(40002));
+  s.send_fin(b.peer);
+  s.expect_ack(b.peer);
+  s.expect_state(b.peer, TcpState::closed);
+  s.expect_state(a.peer, TcpState::time_wait);
+  EXPECT_EQ(s.tcp().time_wait_records(), 1u);
+  EXPECT_EQ(s.h.events(Event::tcp_time_wait_entered), 2u);
+  EXPECT_EQ(s.h.events(Event::tcp_time_wait_overflow), 1u);
+  EXPECT_EQ(s.h.events(Event::tcp_connections_closed), 2u) << "both ended in order";
+
+  s.at(s.elapsed() + 60s);  // a's 2 MSL are over
+  s.expect_state(a.peer, TcpState::closed);
+  const Conn c = s.time_wait(peer_on(40003));
+  EXPECT_NE(s.tcp().find_time_wait(c.peer.tuple()), nullptr);
+  EXPECT_EQ(s.tcp().time_wait_records(), 1u);
+  EXPECT_EQ(s.h.events(Event::tcp_time_wait_overflow), 1u);
+}
+
 // RFC 1337: a RST must not end TIME-WAIT early (the "assassination" hazard).
 TEST(TcpStatesClose, RstInTimeWaitIsIgnored) {
   Script s;
@@ -1888,7 +1914,6 @@ TEST(TcpStatesListen, AcceptQueueFull) {
   EXPECT_EQ(sd.ack, d.isn + 1);
   s.expect_nothing_until(1s + 500ms);
 }
-
 
 // The connection a cookie becomes keeps the SYN-ACK's timestamp clock: its TSvals never go
 // below the cookie SYN-ACK's (which carries the per-tuple offset too), so a peer's PAWS check
