@@ -76,9 +76,9 @@ http_200() {
   awk '$1 ~ /^worker\.[0-9]+\.app\.http_requests_total\{listener=web,code=200\}$/ { n += $2 }
        END { print n + 0 }' "$work/stats.txt"
 }
-udp_echoed() {
+udp_echoed() {  # [WORKER]: summed over the workers, or one worker's
   refresh_stats
-  awk '$1 ~ /^worker\.[0-9]+\.app\.listener_datagrams_sent_total\{listener=echo-udp\}$/ { n += $2 }
+  awk -v w="${1:-[0-9]+}" '$1 ~ "^worker\\." w "\\.app\\.listener_datagrams_sent_total\\{listener=echo-udp\\}$" { n += $2 }
        END { print n + 0 }' "$work/stats.txt"
 }
 
@@ -140,15 +140,24 @@ else
 fi
 
 # --- udp-echo ------------------------------------------------------------------------------
-before=$(udp_echoed)
+before=$(udp_echoed) before0=$(udp_echoed 0)
 bench udp --target $GW_IP:7 --mode udp-echo --connections 64 --payload 100 --duration 3
 check_run udp
-after=$(udp_echoed)
+after=$(udp_echoed) after0=$(udp_echoed 0)
 if ((after - before == $(field udp .requests))) &&
   (($(field udp .bytes_in) == 100 * $(field udp .responses))); then
   pass "udp: the gateway echoed $((after - before)) datagrams of 100 bytes, bench sent $(field udp .requests)"
 else
   fail "udp: the gateway echoed $((after - before)), bench sent $(field udp .requests), bytes_in $(field udp .bytes_in)"
+fi
+# 64 sockets from 4 source addresses: the flow hash spreads them over both workers (each
+# worker gets a given flow with probability 1/2, so one idle worker means a broken hash or
+# sockets that share a flow; 2^-63 by chance).
+w0=$((after0 - before0)) w1=$((after - before - (after0 - before0)))
+if ((w0 > 0 && w1 > 0)); then
+  pass "udp: both workers echoed (worker 0 $w0, worker 1 $w1)"
+else
+  fail "udp: the datagrams did not spread over the workers (worker 0 $w0, worker 1 $w1)"
 fi
 
 # --- idle ----------------------------------------------------------------------------------
