@@ -148,18 +148,24 @@ class Supervisor {
   int run();
 
  private:
+  // The watchdog's view of one process: the heartbeat last seen from it, and since when it
+  // has not moved; whether the idle process was woken to prove it still turns.
+  struct Watch {
+    pid_t pid = 0;
+    uint64_t heartbeat = 0;
+    Instant since{};
+    bool woken = false;
+  };
+  enum class WatchVerdict { alive, wake, hung };
+  WatchVerdict watch(Watch& w, pid_t pid, bool running, uint64_t heartbeat, Instant now) const;
+
   struct WorkerSlot {
     pid_t pid = 0;
     bool restart_pending = false;
     Instant started{};
     Instant restart_not_before{};
     uint32_t restarts = 0;
-    // The watchdog: the heartbeat last seen from this process, and since when it has not
-    // moved; whether the idle worker was woken to prove it still turns.
-    pid_t watched_pid = 0;
-    uint64_t heartbeat = 0;
-    Instant heartbeat_since{};
-    bool woken = false;
+    Watch watch;
   };
 
   bool prepare();
@@ -169,7 +175,7 @@ class Supervisor {
   void start_worker(uint32_t k);
   void on_child_exit();
   void restart_due_workers();
-  void watch_workers();
+  void watch_processes();
   void reload();
   int shutdown(int status);
   bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout, int* status);
@@ -196,6 +202,7 @@ class Supervisor {
   std::vector<WorkerSlot> workers_;
   bool stopping_ = false;
   bool io_failed_ = false;
+  Watch io_watch_;
 };
 
 bool Supervisor::prepare() {
@@ -452,42 +459,78 @@ void Supervisor::restart_due_workers() {
   }
 }
 
-// The watchdog (`watchdog_timeout`). A running worker writes its heartbeat every round of its
-// loop; an idle one sleeps and writes nothing, so halfway through the timeout it is woken
-// (its eventfd, as the I/O process would) and must make one round. A worker whose
-// heartbeat still has not moved at the timeout is hung (a loop that never returns) or
-// stopped (SIGSTOP, a debugger): it serves none of its flows while its slot looks healthy,
-// so it is killed, and restarted like any dead worker.
-void Supervisor::watch_workers() {
+// The watchdog (`watchdog_timeout`). A running worker or I/O process writes its heartbeat
+// every round of its loop; an idle one sleeps and writes nothing, so halfway through the
+// timeout it is woken (its eventfd) and must make one round. A process whose heartbeat still
+// has not moved at the timeout is hung (a loop that never returns) or stopped (SIGSTOP, a
+// debugger): it serves nothing while its slot looks healthy, so it is killed. A worker is
+// then restarted like any dead one; the I/O process cannot be replaced under running workers
+// (it owns the sockets and the frames), so its death stops the gateway, for the service
+// manager to restart it whole.
+Supervisor::WatchVerdict Supervisor::watch(Watch& w, pid_t pid, bool running, uint64_t heartbeat,
+                                           Instant now) const {
+  if (pid <= 0 || !running || w.pid != pid || heartbeat != w.heartbeat) {
+    // Starting, dead, new, or alive: the silence is counted from here.
+    w.pid = pid;
+    w.heartbeat = heartbeat;
+    w.since = now;
+    w.woken = false;
+    return WatchVerdict::alive;
+  }
+  const Duration silent = now - w.since;
+  if (silent >= config_.watchdog_timeout) {
+    w.since = now;  // one kill; its exit arrives as SIGCHLD
+    return WatchVerdict::hung;
+  }
+  if (silent >= config_.watchdog_timeout / 2 && !w.woken) {
+    w.woken = true;
+    return WatchVerdict::wake;
+  }
+  return WatchVerdict::alive;
+}
+
+void Supervisor::watch_processes() {
   if (config_.watchdog_timeout == Duration::zero() || stopping_) return;
   const Instant now = clock_.now();
+  const auto silence = [&](const Watch& w) {
+    return config_rules::format_duration(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - w.since));
+  };
+  const shm::IoBlock& io = segment_->io();
+  const bool io_running =
+      static_cast<shm::IoState>(io.state.load(std::memory_order_acquire)) == shm::IoState::running;
+  const std::string io_silence = silence(io_watch_);
+  switch (
+      watch(io_watch_, io_pid_, io_running, io.heartbeat_ns.load(std::memory_order_relaxed), now)) {
+    case WatchVerdict::hung:
+      log("the I/O process (pid %d) made no progress for %s (hung or stopped): killing it", io_pid_,
+          io_silence.c_str());
+      ::kill(io_pid_, SIGKILL);
+      break;
+    case WatchVerdict::wake:
+      shm::signal_eventfd(io_wake_fd_);
+      break;
+    case WatchVerdict::alive:
+      break;
+  }
   for (uint32_t k = 0; k < workers_.size(); ++k) {
     WorkerSlot& w = workers_[k];
     const shm::WorkerControl& c = segment_->worker(k).control;
-    const uint64_t heartbeat = c.heartbeat_ns.load(std::memory_order_relaxed);
-    const auto state = static_cast<shm::WorkerState>(c.state.load(std::memory_order_acquire));
-    if (w.pid <= 0 || state != shm::WorkerState::running || w.watched_pid != w.pid ||
-        heartbeat != w.heartbeat) {
-      // Starting, dead, new, or alive: the silence is counted from here.
-      w.watched_pid = w.pid;
-      w.heartbeat = heartbeat;
-      w.heartbeat_since = now;
-      w.woken = false;
-      continue;
-    }
-    const Duration silent = now - w.heartbeat_since;
-    if (silent >= config_.watchdog_timeout) {
-      log("worker %u (pid %d) made no progress for %s (hung or stopped): killing it; it is "
-          "restarted like a crashed worker",
-          k, w.pid,
-          config_rules::format_duration(
-              std::chrono::duration_cast<std::chrono::milliseconds>(silent))
-              .c_str());
-      ::kill(w.pid, SIGKILL);
-      w.heartbeat_since = now;  // one kill; its exit arrives as SIGCHLD
-    } else if (silent >= config_.watchdog_timeout / 2 && !w.woken) {
-      shm::signal_eventfd(worker_wake_fds_[k]);
-      w.woken = true;
+    const bool running = static_cast<shm::WorkerState>(c.state.load(std::memory_order_acquire)) ==
+                         shm::WorkerState::running;
+    const std::string worker_silence = silence(w.watch);
+    switch (watch(w.watch, w.pid, running, c.heartbeat_ns.load(std::memory_order_relaxed), now)) {
+      case WatchVerdict::hung:
+        log("worker %u (pid %d) made no progress for %s (hung or stopped): killing it; it is "
+            "restarted like a crashed worker",
+            k, w.pid, worker_silence.c_str());
+        ::kill(w.pid, SIGKILL);
+        break;
+      case WatchVerdict::wake:
+        shm::signal_eventfd(worker_wake_fds_[k]);
+        break;
+      case WatchVerdict::alive:
+        break;
     }
   }
 }
@@ -663,7 +706,7 @@ int Supervisor::run() {
       }
     }
     restart_due_workers();
-    watch_workers();
+    watch_processes();
   }
 }
 

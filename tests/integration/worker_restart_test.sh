@@ -9,7 +9,7 @@
 # Also checks that the workers run unprivileged: CapEff 0 and a non-root uid, from /proc;
 # that they name themselves (flowgate-wk<k>); and the watchdog: idle workers are left alone,
 # a stopped (SIGSTOP) worker is killed after watchdog_timeout and restarted, its sibling
-# undisturbed.
+# undisturbed; a stopped I/O process is killed and the gateway stops with an error.
 #
 #   worker_restart_test.sh PATH/TO/flowgate
 # Needs root (exit 77 without). Bounded by `timeout`; a trap cleans up however it ends.
@@ -200,5 +200,46 @@ fi
 [[ $(counter worker.1.pid) == "${idle_pids[1]}" ]] || fail "worker 1 was restarted too"
 expect_new_connections_reach 0 "after the watchdog's restart"
 expect_frames_balanced "after the watchdog's restart"
+
+# A stopped I/O process moves no frame for any worker, and cannot be replaced under them:
+# the watchdog kills it and the gateway stops with an error, for its service manager to
+# restart it whole, instead of running on looking healthy.
+io_pid=$(pgrep -s "$fg_pid" -x flowgate-io)
+if [[ -z $io_pid ]]; then
+  fail "no flowgate-io process in the gateway's session"
+else
+  log "stopping the I/O process (pid $io_pid) with SIGSTOP"
+  t_stop=$(date +%s%N)
+  kill -STOP "$io_pid"
+  if wait_for 8 bash -c "! kill -0 $fg_pid 2>/dev/null"; then
+    stopped_ms=$((($(date +%s%N) - t_stop) / 1000000))
+    rc=0
+    wait "$fg_pid" 2>/dev/null || rc=$?
+    fg_pid=""
+    if ((rc != 0 && stopped_ms >= 1000 && stopped_ms <= 5000)); then
+      pass "the stopped I/O process was killed and the gateway exited with status $rc ${stopped_ms} ms after SIGSTOP"
+    else
+      fail "the gateway exited with status $rc ${stopped_ms} ms after SIGSTOP of the I/O process (expected non-zero, 1-5 s)"
+    fi
+    if grep -q "the I/O process (pid $io_pid) made no progress for" "$work/flowgate.err"; then
+      pass "the gateway said why: $(grep "the I/O process (pid $io_pid) made no progress" "$work/flowgate.err" | head -1)"
+    else
+      fail "no 'made no progress' line for the I/O process in the gateway's log"
+    fi
+    if [[ -e /dev/shm/flowgate.$instance ]]; then
+      fail "the stop left the segment /dev/shm/flowgate.$instance behind"
+    else
+      pass "no shared-memory segment left after the I/O process's death"
+    fi
+    if ip -d link show dev "$LAB_GATEWAY_IF" 2>/dev/null | grep -q 'prog/xdp'; then
+      fail "the I/O process's death left an XDP program on $LAB_GATEWAY_IF"
+    else
+      pass "the supervisor detached the XDP program the killed I/O process left"
+    fi
+  else
+    fail "the gateway still runs 8 s after SIGSTOP of its I/O process"
+    kill -CONT "$io_pid" 2>/dev/null
+  fi
+fi
 stop_gateway
 finish
