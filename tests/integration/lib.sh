@@ -155,15 +155,20 @@ stop_gateway() {  # stop_gateway: SIGTERM, then checks the exit status and the c
   else
     fail "SIGTERM: the gateway exited with status $rc"
   fi
+  expect_cleaned_up SIGTERM
+}
+
+# The gateway has gone and left nothing behind: no segment, no XDP program.
+expect_cleaned_up() {  # expect_cleaned_up AFTER (what ended it, for the messages)
   if [[ -e /dev/shm/flowgate.$instance ]]; then
-    fail "SIGTERM left the segment /dev/shm/flowgate.$instance behind"
+    fail "$1 left the segment /dev/shm/flowgate.$instance behind"
   else
-    pass "SIGTERM: no shared-memory segment left"
+    pass "$1: no shared-memory segment left"
   fi
   if ip -d link show dev "$LAB_GATEWAY_IF" 2>/dev/null | grep -q 'prog/xdp'; then
-    fail "SIGTERM left an XDP program on $LAB_GATEWAY_IF: $(ip -d link show dev "$LAB_GATEWAY_IF" | grep xdp)"
+    fail "$1 left an XDP program on $LAB_GATEWAY_IF: $(ip -d link show dev "$LAB_GATEWAY_IF" | grep xdp)"
   else
-    pass "SIGTERM: no XDP program left on $LAB_GATEWAY_IF"
+    pass "$1: no XDP program left on $LAB_GATEWAY_IF"
   fi
 }
 

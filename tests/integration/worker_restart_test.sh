@@ -226,16 +226,7 @@ else
     else
       fail "no 'made no progress' line for the I/O process in the gateway's log"
     fi
-    if [[ -e /dev/shm/flowgate.$instance ]]; then
-      fail "the stop left the segment /dev/shm/flowgate.$instance behind"
-    else
-      pass "no shared-memory segment left after the I/O process's death"
-    fi
-    if ip -d link show dev "$LAB_GATEWAY_IF" 2>/dev/null | grep -q 'prog/xdp'; then
-      fail "the I/O process's death left an XDP program on $LAB_GATEWAY_IF"
-    else
-      pass "the supervisor detached the XDP program the killed I/O process left"
-    fi
+    expect_cleaned_up "the I/O process's death"
   else
     fail "the gateway still runs 8 s after SIGSTOP of its I/O process"
     kill -CONT "$io_pid" 2>/dev/null
