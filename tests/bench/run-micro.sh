@@ -105,6 +105,9 @@ done
 echo "| timer wheel: schedule + cancel (10k pending) | $(fmt "$(median micro BM_TimerScheduleCancel cpu_time)" 1) ns | – | – | – |"
 echo "| timer wheel: schedule + fire, per timer | $(fmt "$(awk -v t="$(median micro BM_TimerFire cpu_time)" 'BEGIN { print t / 1024 }')" 1) ns | – | – | – |"
 echo "| timer wheel: advance 10 ms idle (10k pending) | $(fmt "$(median micro BM_TimerAdvanceIdle cpu_time)" 1) ns | – | – | – |"
+for closes in 0 1 20; do
+  echo "| timer wheel: 1 ms of a busy worker (64 re-arms, advance, next deadline) with $((closes * 60000)) TIME-WAIT timers | $(fmt "$(median micro "BM_TimerTickAmongTimeWait/$closes" cpu_time)" 1) ns | – | – | – |"
+done
 echo "| TCP: CPU per segment (bulk, data + ACKs; Linux MSS clamped to 1448) | $(fmt "$seg_ours" 0) ns | $(fmt "$seg_linux" 0) ns | $(ratio "$seg_linux" "$seg_ours") | ≤ 200 ns: $(holds "$seg_ours" le 200); ≥ 20×: $(holds "$(awk -v a="$seg_linux" -v b="$seg_ours" 'BEGIN { print a / b }')" ge 20) |"
 echo "| TCP: CPU per segment (64-byte request/response on a connection) | $(fmt "$small_ours" 0) ns | $(fmt "$small_linux" 0) ns | $(ratio "$small_linux" "$small_ours") | ≤ 200 ns: $(holds "$small_ours" le 200); ≥ 20×: $(holds "$(awk -v a="$small_linux" -v b="$small_ours" 'BEGIN { print a / b }')" ge 20) |"
 echo "| TCP: short connection (handshake, 64 B each way, close) | $(fmt "$short_ours" 0) ns | $(fmt "$short_linux" 0) ns | $(ratio "$short_linux" "$short_ours") | ≤ 1 µs: $(holds "$short_ours" le 1000); ≥ 20×: $(holds "$(awk -v a="$short_linux" -v b="$short_ours" 'BEGIN { print a / b }')" ge 20) |"
