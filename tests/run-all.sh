@@ -17,7 +17,8 @@ ninja -C "$root/build" -j "$jobs"
 echo "== fuzz build (clang, libFuzzer + ASan + UBSan) =="
 CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-fuzz" -G Ninja -DFLOWGATE_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$root/build-fuzz" -j "$jobs"
+# Only the fuzz targets: the other programs would be built again with coverage for nothing.
+ninja -C "$root/build-fuzz" -j "$jobs" fuzz_tests
 
 echo "== fuzz targets (bounded time each) =="
 (cd "$root/build-fuzz" && ctest -L fuzz --output-on-failure -j "$jobs")
