@@ -492,19 +492,19 @@ Supervisor::WatchVerdict Supervisor::watch(Watch& w, pid_t pid, bool running, ui
 void Supervisor::watch_processes() {
   if (config_.watchdog_timeout == Duration::zero() || stopping_) return;
   const Instant now = clock_.now();
-  const auto silence = [&](const Watch& w) {
+  const auto silent_for = [&](Instant since) {
     return config_rules::format_duration(
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - w.since));
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - since));
   };
   const shm::IoBlock& io = segment_->io();
   const bool io_running =
       static_cast<shm::IoState>(io.state.load(std::memory_order_acquire)) == shm::IoState::running;
-  const std::string io_silence = silence(io_watch_);
+  const Instant io_since = io_watch_.since;  // watch() restarts it on a kill
   switch (
       watch(io_watch_, io_pid_, io_running, io.heartbeat_ns.load(std::memory_order_relaxed), now)) {
     case WatchVerdict::hung:
       log("the I/O process (pid %d) made no progress for %s (hung or stopped): killing it", io_pid_,
-          io_silence.c_str());
+          silent_for(io_since).c_str());
       ::kill(io_pid_, SIGKILL);
       break;
     case WatchVerdict::wake:
@@ -518,12 +518,12 @@ void Supervisor::watch_processes() {
     const shm::WorkerControl& c = segment_->worker(k).control;
     const bool running = static_cast<shm::WorkerState>(c.state.load(std::memory_order_acquire)) ==
                          shm::WorkerState::running;
-    const std::string worker_silence = silence(w.watch);
+    const Instant since = w.watch.since;
     switch (watch(w.watch, w.pid, running, c.heartbeat_ns.load(std::memory_order_relaxed), now)) {
       case WatchVerdict::hung:
         log("worker %u (pid %d) made no progress for %s (hung or stopped): killing it; it is "
             "restarted like a crashed worker",
-            k, w.pid, worker_silence.c_str());
+            k, w.pid, silent_for(since).c_str());
         ::kill(w.pid, SIGKILL);
         break;
       case WatchVerdict::wake:
