@@ -473,6 +473,19 @@ TEST(Arp, QueuePerNeighbourIsBounded) {
   h.expect_no_frame();
 }
 
+// With the default limits, a burst as large as a listener's answer to a SYN burst from a new
+// client (1000 SYN-ACK-sized datagrams) waits for the resolution whole: none is dropped.
+TEST(Arp, DefaultQueueHoldsABurstToANewNeighbour) {
+  StackHarness h;
+  Sender s(h);
+  constexpr int kBurst = 1000;
+  for (int k = 0; k < kBurst; ++k) s.send(kPeerIp, 20, static_cast<uint8_t>(k));
+  EXPECT_EQ(h.drops(DropReason::arp_queue_full), 0u);
+  h.answer_arp(kPeerIp, kPeerMac);
+  for (int k = 0; k < kBurst; ++k) expect_udp_to(h, kPeerMac, kPeerIp);
+  h.expect_no_frame();
+}
+
 TEST(Arp, TableFullOfPendingResolutionsRefusesNewOnes) {
   StackConfig config = lab_config();
   config.arp.max_entries = 2;
