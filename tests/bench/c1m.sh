@@ -199,6 +199,21 @@ finish_bench() {  # finish_bench NAME
   log "$1: established $established, answered $answered of $connections (bench exit $rc)"
 }
 
+# Returns once COUNT_FN prints TARGET or more, the client has exited, the count has not moved
+# for 20 s, or N/1000 + 120 s have passed.
+wait_until_open() {  # wait_until_open TARGET COUNT_FN
+  local deadline=$(($(date +%s) + connections / 1000 + 120)) held last=-1 still=0
+  while (($(date +%s) < deadline)); do
+    held=$("$2")
+    held=${held:-0}
+    ((held >= $1)) && return
+    kill -0 "$bench_pid" 2>/dev/null || return
+    if ((held == last)); then ((++still >= 20)) && return; else still=0; fi
+    last=$held
+    sleep 1
+  done
+}
+
 # Kb of a process's smaps_rollup field.
 rollup() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 # Kb of anonymous private memory (the heap and malloc's mmap arenas) of a process.
@@ -266,17 +281,7 @@ if ((with_flowgate)); then
 
   start_bench flowgate "$FG_IP"
   # Measured once every connection is open (the gauge reaches N) or the opening stalls.
-  open_deadline=$(($(date +%s) + connections / 1000 + 120))
-  held=0 last=-1 still=0
-  while (($(date +%s) < open_deadline)); do
-    held=$(established_gauge)
-    held=${held:-0}
-    ((held >= connections)) && break
-    kill -0 "$bench_pid" 2>/dev/null || break
-    if ((held == last)); then ((++still >= 20)) && break; else still=0; fi
-    last=$held
-    sleep 1
-  done
+  wait_until_open "$connections" established_gauge
   sleep 2  # the last handshakes' delayed ACKs, buffers given back
   held=$(established_gauge)
   fg_rss1=$(rollup "$worker_pid" Rss) fg_pss1=$(rollup "$worker_pid" Pss) fg_anon1=$(anon_kb "$worker_pid")
@@ -335,17 +340,7 @@ EOF
   cp /proc/slabinfo "$work/slab0"
   ng_rss0=$(nginx_rss) mem0=$(tcp_mem_pages)
   start_bench nginx "$KERNEL_IP"
-  open_deadline=$(($(date +%s) + connections / 1000 + 120))
-  held=0 last=-1 still=0
-  while (($(date +%s) < open_deadline)); do
-    held=$(kernel_tcp)
-    held=${held:-0}
-    ((held >= connections + nginx_workers)) && break
-    kill -0 "$bench_pid" 2>/dev/null || break
-    if ((held == last)); then ((++still >= 20)) && break; else still=0; fi
-    last=$held
-    sleep 1
-  done
+  wait_until_open $((connections + nginx_workers)) kernel_tcp
   sleep 2
   held=$(($(kernel_tcp) - nginx_workers))  # less the listening sockets (one per worker: reuseport)
   cp /proc/slabinfo "$work/slab1"
